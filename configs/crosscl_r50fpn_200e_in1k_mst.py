@@ -1,0 +1,3 @@
+_base_ = './crosscl_r50fpn_200e_in1k.py'
+# Multi-scale training: every 1% of the epochs one view size for all ranks.
+custom_hooks = [dict(type='MultiScaleTrainingHook', sizes=(224, 384, 480), fraction=0.01)]

@@ -1,0 +1,13 @@
+"""crosscl_mm: CrossCL self-supervised pretraining as an OpenMMLab plugin."""
+from . import compat
+from .version import __version__
+
+compat.apply_all()
+
+from . import datasets, engine, models  # noqa: E402,F401  (registers components)
+from .registry import export_to_scope  # noqa: E402
+
+# Let mmselfsup- or mmpretrain-scoped configs build our components by name.
+EXPORTED_SCOPES = [scope for scope in ('mmselfsup', 'mmpretrain') if export_to_scope(scope)]
+
+__all__ = ['__version__', 'compat', 'EXPORTED_SCOPES']

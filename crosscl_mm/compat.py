@@ -1,0 +1,189 @@
+"""Fixes for third-party bugs of the 2026 OpenMMLab stack, in one place.
+
+:func:`apply_all` runs on ``import crosscl_mm``. Every fix first checks that
+the broken behaviour is really there, so it turns into a no-op once upstream
+is fixed; :data:`APPLIED` records which fixes were needed in this process.
+Each fix has a test in ``tests/test_compat.py`` that fails without it.
+"""
+import functools
+import importlib
+import importlib.util
+import inspect
+import io
+import os
+import pickle
+from typing import Dict
+
+import torch
+
+APPLIED: Dict[str, bool] = {}
+
+
+def _record(name: str, applied: bool) -> bool:
+    APPLIED[name] = applied
+    return applied
+
+
+def fix_mmselfsup_registry_locations() -> bool:
+    """mmselfsup 1.0.0's RUNNERS, RUNNER_CONSTRUCTORS and LOOPS list the
+    location ``mmselfsup.engine.runner``, which the release does not contain
+    (open-mmlab/mmselfsup#745); building any loop in scope ``mmselfsup`` then
+    raises ModuleNotFoundError. Locations that do not exist are removed.
+    """
+    if importlib.util.find_spec('mmselfsup') is None:
+        return _record('mmselfsup_registry_locations', False)
+    registry = importlib.import_module('mmselfsup.registry')
+    changed = False
+    for name in ('RUNNERS', 'RUNNER_CONSTRUCTORS', 'LOOPS'):
+        reg = getattr(registry, name)
+        existing = [loc for loc in reg._locations if _module_exists(loc)]
+        if existing != list(reg._locations):
+            reg._locations = existing
+            changed = True
+    return _record('mmselfsup_registry_locations', changed)
+
+
+def _module_exists(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def fix_cpu_distributed() -> bool:
+    """Distributed training without CUDA.
+
+    mmengine 0.10.7's ``_init_dist_pytorch`` calls ``torch.cuda.set_device``
+    unconditionally and uses the configured backend (``nccl`` in every
+    OpenMMLab config), and the Runner wraps the model in DDP with
+    ``device_ids=[LOCAL_RANK]``, which DDP refuses for a CPU module
+    (upstream: open-mmlab/mmengine#1412, CPU training with the pytorch
+    launcher). Without CUDA the process group is initialised with gloo and the
+    CPU module is wrapped without ``device_ids``; with CUDA nothing changes.
+    """
+    import mmengine.dist.utils as dist_utils
+    from mmengine.model import MMDistributedDataParallel
+
+    applied = False
+    original_init = dist_utils._init_dist_pytorch
+    source = inspect.getsource(original_init)
+    unguarded = 'torch.cuda.set_device(local_rank)' in source and 'is_available()' not in source
+    if unguarded and not getattr(original_init, '_crosscl_mm_patched', False):
+        @functools.wraps(original_init)
+        def _init_dist_pytorch(backend, init_backend='torch', **kwargs):
+            if torch.cuda.is_available():
+                return original_init(backend, init_backend=init_backend, **kwargs)
+            torch.distributed.init_process_group(
+                backend='gloo' if backend in (None, 'nccl') else backend,
+                rank=int(os.environ['RANK']), world_size=int(os.environ['WORLD_SIZE']), **kwargs)
+
+        _init_dist_pytorch._crosscl_mm_patched = True
+        dist_utils._init_dist_pytorch = _init_dist_pytorch
+        applied = True
+
+    ddp_init = MMDistributedDataParallel.__init__
+    if not getattr(ddp_init, '_crosscl_mm_patched', False):
+        @functools.wraps(ddp_init)
+        def __init__(self, module, detect_anomalous_params=False, **kwargs):
+            params = list(module.parameters())
+            on_cpu = bool(params) and all(p.device.type == 'cpu' for p in params)
+            if on_cpu and kwargs.get('device_ids') is not None:
+                kwargs['device_ids'] = None  # DDP: device_ids must be None for CPU modules
+            ddp_init(self, module, detect_anomalous_params=detect_anomalous_params, **kwargs)
+
+        __init__._crosscl_mm_patched = True
+        MMDistributedDataParallel.__init__ = __init__
+        applied = True
+    return _record('cpu_distributed', applied)
+
+
+def _mmengine_checkpoint_globals():
+    """Every non-tensor type an mmengine training checkpoint pickles: the
+    message hub's HistoryBuffer and the numpy arrays, scalars and dtypes it
+    holds. Nothing here can run code when unpickled."""
+    import numpy as np
+    from mmengine.logging import HistoryBuffer
+
+    multiarray = getattr(np, '_core', np.core).multiarray
+    allowed = [HistoryBuffer, np.ndarray, np.dtype, multiarray._reconstruct, multiarray.scalar]
+    dtype_classes = getattr(np, 'dtypes', None)
+    if dtype_classes is not None:
+        allowed += [cls for cls in vars(dtype_classes).values()
+                    if isinstance(cls, type) and issubclass(cls, np.dtype)]
+    return allowed
+
+
+def _weights_only_rejects_mmengine_checkpoints() -> bool:
+    import numpy as np
+    from mmengine.logging import HistoryBuffer
+
+    buf = io.BytesIO()
+    torch.save({'log': HistoryBuffer([np.float64(1.0)], [np.int64(1)])}, buf)
+    buf.seek(0)
+    try:
+        torch.load(buf)
+    except pickle.UnpicklingError:
+        return True
+    return False
+
+
+def fix_weights_only_resume() -> bool:
+    """torch >= 2.6 loads with ``weights_only=True`` by default, and
+    mmengine 0.10.7 resumes with a plain ``torch.load``, which then refuses
+    the HistoryBuffer and numpy objects of the checkpoint's message hub
+    (upstream: open-mmlab/mmengine#1655, open PR #1650). Those types, and only those, are
+    allow-listed; loading stays safe, and ``weights_only=False`` is never
+    used.
+    """
+    if not hasattr(torch.serialization, 'add_safe_globals'):
+        return _record('weights_only_resume', False)
+    if not _weights_only_rejects_mmengine_checkpoints():
+        return _record('weights_only_resume', False)
+    torch.serialization.add_safe_globals(_mmengine_checkpoint_globals())
+    return _record('weights_only_resume', True)
+
+
+def fix_collate_fn_scope() -> bool:
+    """A config that inherits from another package (``_base_ =
+    'mmselfsup::...'``) gets ``_scope_`` injected into every dict with a
+    ``type``, ``train_dataloader.collate_fn`` included; mmengine 0.10.7 then
+    passes it on as ``default_collate(_scope_=...)`` and fails with a
+    TypeError. The key is dropped before the collate function is built
+    (the registry finds ``default_collate`` from any scope).
+    """
+    from mmengine.runner import Runner
+
+    build = Runner.build_dataloader
+    if '_scope_' in inspect.getsource(build) or getattr(build, '_crosscl_mm_patched', False):
+        return _record('collate_fn_scope', False)
+
+    @functools.wraps(build)
+    def build_dataloader(dataloader, *args, **kwargs):
+        if isinstance(dataloader, dict) and isinstance(dataloader.get('collate_fn'), dict) \
+                and '_scope_' in dataloader['collate_fn']:
+            dataloader = dict(dataloader)
+            dataloader['collate_fn'] = {k: v for k, v in dataloader['collate_fn'].items()
+                                        if k != '_scope_'}
+        return build(dataloader, *args, **kwargs)
+
+    build_dataloader._crosscl_mm_patched = True
+    Runner.build_dataloader = staticmethod(build_dataloader)
+    return _record('collate_fn_scope', True)
+
+
+FIXES = (fix_mmselfsup_registry_locations, fix_cpu_distributed, fix_weights_only_resume,
+         fix_collate_fn_scope)
+
+
+def apply_all() -> Dict[str, bool]:
+    """Apply every fix whose broken condition is present. Set
+    ``CROSSCL_MM_NO_COMPAT=name1,name2`` (or ``all``) to skip fixes, which
+    the tests use to show each upstream failure."""
+    skip = {s.strip() for s in os.environ.get('CROSSCL_MM_NO_COMPAT', '').split(',') if s.strip()}
+    for fix in FIXES:
+        name = fix.__name__[len('fix_'):]
+        if 'all' in skip or name in skip:
+            APPLIED.setdefault(name, False)
+            continue
+        fix()
+    return dict(APPLIED)

@@ -1,0 +1,4 @@
+from .image_folder import IMAGE_EXTENSIONS, UnlabeledImageFolder
+from .transforms import *  # noqa: F401,F403
+
+__all__ = ['IMAGE_EXTENSIONS', 'UnlabeledImageFolder']

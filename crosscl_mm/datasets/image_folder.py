@@ -1,0 +1,53 @@
+import os
+import os.path as osp
+from typing import List, Sequence
+
+from mmengine.dataset import BaseDataset
+from mmengine.logging import print_log
+
+from crosscl_mm.registry import DATASETS
+
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp')
+
+
+@DATASETS.register_module()
+class UnlabeledImageFolder(BaseDataset):
+    """Every image file under ``data_root``, searched recursively.
+
+    Works for ImageNet's ``train/`` (one folder per class; classes are
+    ignored) and COCO's flat ``train2017/`` alike. The file list is built
+    once, sorted, and the scan logs how many images it found and how many
+    other files it ignored. Each item is ``dict(img_path=...)`` for the
+    pipeline to load.
+
+    Args:
+        data_root: folder to scan.
+        pipeline: transforms applied to each item.
+        extensions: file suffixes (case-insensitive) counted as images.
+        **kwargs: passed to :class:`mmengine.dataset.BaseDataset`.
+    """
+
+    def __init__(self, data_root: str, pipeline: Sequence = (),
+                 extensions: Sequence[str] = IMAGE_EXTENSIONS, **kwargs) -> None:
+        self.extensions = tuple(e.lower() for e in extensions)
+        super().__init__(data_root=data_root, ann_file='', pipeline=list(pipeline), **kwargs)
+
+    def load_data_list(self) -> List[dict]:
+        root = self.data_root
+        if not osp.isdir(root):
+            raise FileNotFoundError(
+                f'train_dataloader.dataset.data_root={root!r} is not a folder of images')
+        images, ignored = [], 0
+        for folder, subdirs, files in os.walk(root, followlinks=True):
+            subdirs.sort()
+            for name in sorted(files):
+                if name.lower().endswith(self.extensions):
+                    images.append(osp.join(folder, name))
+                else:
+                    ignored += 1
+        if not images:
+            raise FileNotFoundError(
+                f'no images ({", ".join(self.extensions)}) under data_root={root!r}')
+        print_log(f'UnlabeledImageFolder: found {len(images)} images under {root} '
+                  f'(ignored {ignored} other files)', logger='current')
+        return [dict(img_path=path) for path in images]

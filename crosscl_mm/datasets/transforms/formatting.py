@@ -1,0 +1,34 @@
+from typing import Sequence
+
+import numpy as np
+import torch
+from mmcv.transforms import BaseTransform
+from mmengine.structures import BaseDataElement, InstanceData
+
+from crosscl_mm.registry import TRANSFORMS
+
+
+@TRANSFORMS.register_module()
+class PackRegionPairInputs(BaseTransform):
+    """Pack the two views and their regions for the model.
+
+    ``inputs`` becomes ``[query, key]``, uint8 ``(3, H, W)`` tensors;
+    ``data_samples`` is a :class:`BaseDataElement` with one
+    :class:`InstanceData` per region level (``regions_p4``: ``query_boxes``,
+    ``key_boxes``, ``valid``) and ``meta_keys`` as metainfo.
+    """
+
+    def __init__(self, meta_keys: Sequence[str] = ('img_path', 'crop_boxes', 'flip', 'view_size')):
+        self.meta_keys = tuple(meta_keys)
+
+    def transform(self, results: dict) -> dict:
+        views = [torch.from_numpy(np.ascontiguousarray(v.transpose(2, 0, 1))) for v in results['img']]
+        sample = BaseDataElement(metainfo={k: results[k] for k in self.meta_keys if k in results})
+        for key, regions in results.items():
+            if key.startswith('regions_'):
+                sample.set_field(InstanceData(**{name: torch.from_numpy(np.asarray(value))
+                                                 for name, value in regions.items()}), key)
+        return dict(inputs=views, data_samples=sample)
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}(meta_keys={self.meta_keys})'

@@ -1,0 +1,3 @@
+from .hooks import MultiScaleTrainingHook
+
+__all__ = ['MultiScaleTrainingHook']

@@ -1,0 +1,3 @@
+from .multi_scale_training import MultiScaleTrainingHook
+
+__all__ = ['MultiScaleTrainingHook']

@@ -1,0 +1,3 @@
+from .crosscl import CrossCL
+
+__all__ = ['CrossCL']

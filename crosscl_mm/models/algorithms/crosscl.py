@@ -1,0 +1,218 @@
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmengine.model import BaseModel, ExponentialMovingAverage
+from mmengine.structures import BaseDataElement
+from torch import Tensor, nn
+
+from crosscl_mm.registry import MODELS
+from crosscl_mm.utils import batch_shuffle, batch_unshuffle, concat_all_gather
+from ..utils import negative_pool_geometry, prroi_pool_1x1
+
+DEFAULT_LOSS_WEIGHTS = {'global': 1.0, 'p4': 1.0, 'p3': 1.0, 'p4_p3': 1.0, 'p3_p4': 1.0}
+
+
+@MODELS.register_module()
+class CrossCL(BaseModel):
+    """CrossCL: self-supervised cross-stage regional contrastive learning.
+
+    Implementation of `Self-supervised Cross-stage Regional Contrastive
+    Learning for Object Detection` (ICME 2023), built on MoCo v2 and ReSim.
+
+    An online encoder (backbone + global projection + top-down FPN) and its
+    momentum copy see two views of each image. Five InfoNCE terms are summed:
+
+    - ``global``: the projected C5 embeddings of the two views, against a
+      queue of past keys (MoCo v2);
+    - ``p4``, ``p3``: each sliding-window region of the query view, pooled
+      from the online P4 (P3), against the same region of the key view pooled
+      from the momentum P4 (P3); negatives are the momentum map's average-
+      pooled cells;
+    - ``p4_p3``, ``p3_p4``: the cross-stage terms, an online P4 (P3) region
+      against the momentum P3 (P4) region and that level's negatives.
+
+    Region features are 1x1 precise RoI pooling, L2-normalised, with no
+    projection. Regions whose box leaves the key view are ignored.
+
+    Args:
+        backbone: config of a backbone returning the levels that ``fpn``
+            takes, lowest first (C3, C4, C5 of an mmdet ``ResNet``).
+        neck: config of the global projection of the last level.
+        fpn: config of the top-down FPN; ``None`` gives plain MoCo v2 (the
+            global-only ablation).
+        loss: config of the InfoNCE loss shared by all terms.
+        region_levels: names and strides of the FPN outputs, lowest first.
+        loss_weights: weight of each term; ``global`` is the MoCo term and
+            a regional term ``a_b`` contrasts level ``a`` queries with level
+            ``b`` keys (``a`` alone means ``a_a``). Terms with weight 0 are not
+            computed.
+        gather_negatives: per level, whether region negatives are gathered
+            from all ranks (P4 in the reference) or kept local (P3).
+        neg_pool: optional ``(kernel, stride)`` of the negatives' average
+            pooling; by default derived from the image size by
+            :func:`negative_pool_geometry`.
+        queue_len: number of global keys in the queue.
+        feat_dim: dimension of the global embedding.
+        momentum: momentum of the key encoder, ``k = m * k + (1 - m) * q``.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 neck: dict,
+                 fpn: Optional[dict] = None,
+                 loss: dict = dict(type='InfoNCELoss', temperature=0.2),
+                 region_levels: Sequence[Tuple[str, int]] = (('p3', 8), ('p4', 16)),
+                 loss_weights: Dict[str, float] = DEFAULT_LOSS_WEIGHTS,
+                 gather_negatives: Dict[str, bool] = dict(p4=True, p3=False),
+                 neg_pool: Optional[Tuple[int, int]] = None,
+                 queue_len: int = 65536,
+                 feat_dim: int = 128,
+                 momentum: float = 0.999,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg=None) -> None:
+        if data_preprocessor is None:
+            data_preprocessor = dict(type='RegionPairDataPreprocessor')
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.backbone = MODELS.build(backbone)
+        self.neck = MODELS.build(neck)
+        self.fpn = MODELS.build(fpn) if fpn is not None else None
+        self.loss_module = MODELS.build(loss)
+
+        self.region_strides = dict(region_levels) if self.fpn is not None else {}
+        self.region_order = [name for name, _ in region_levels] if self.fpn is not None else []
+        self.loss_weights = {name: float(w) for name, w in loss_weights.items() if w}
+        self.region_terms = {}
+        for name in self.loss_weights:
+            if name == 'global':
+                continue
+            query_level, _, key_level = name.partition('_')
+            key_level = key_level or query_level
+            for level in (query_level, key_level):
+                if level not in self.region_strides:
+                    raise ValueError(
+                        f'loss_weights[{name!r}] needs FPN level {level!r}, but the model has '
+                        f'{sorted(self.region_strides) or "no FPN"}')
+            self.region_terms[name] = (query_level, key_level)
+        self.gather_negatives = dict(gather_negatives)
+        self.neg_pool = tuple(neg_pool) if neg_pool is not None else None
+
+        self.momentum_encoder = ExponentialMovingAverage(self._online_encoder(), 1 - momentum)
+        self.queue_len = queue_len
+        self.register_buffer('queue', F.normalize(torch.randn(feat_dim, queue_len), dim=0))
+        self.register_buffer('queue_ptr', torch.zeros(1, dtype=torch.long))
+
+    def _online_encoder(self) -> nn.ModuleDict:
+        """The online modules under the names the momentum encoder uses.
+
+        Built on demand rather than stored, so the modules appear in the
+        state dict once, as ``backbone.*``, ``neck.*`` and ``fpn.*``.
+        """
+        modules = dict(backbone=self.backbone, neck=self.neck)
+        if self.fpn is not None:
+            modules['fpn'] = self.fpn
+        return nn.ModuleDict(modules)
+
+    def _encode(self, encoder, img: Tensor) -> Tuple[Tensor, Dict[str, Tensor]]:
+        """Global embedding (normalised) and the FPN maps by level name."""
+        levels = encoder['backbone'](img)
+        embedding = F.normalize(encoder['neck'](levels[-1]), dim=1)
+        if 'fpn' not in encoder or not self.region_terms:
+            return embedding, {}
+        return embedding, dict(zip(self.region_order, encoder['fpn'](levels)))
+
+    def extract_feat(self, inputs: List[Tensor], data_samples=None) -> Tuple[Tensor, ...]:
+        """Backbone features of the first view."""
+        return self.backbone(inputs[0])
+
+    def forward(self, inputs, data_samples=None, mode: str = 'tensor'):
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'tensor':
+            return self.extract_feat(inputs)
+        raise RuntimeError(f'CrossCL supports modes "loss" and "tensor", not {mode!r}')
+
+    def loss(self, inputs: List[Tensor], data_samples: List[BaseDataElement]) -> Dict[str, Tensor]:
+        img_q, img_k = inputs
+        img_size = img_q.shape[-1]
+        q, maps_q = self._encode(self._online_encoder(), img_q)
+
+        with torch.no_grad():
+            self.momentum_encoder.update_parameters(self._online_encoder())
+            shuffled, idx_unshuffle = batch_shuffle(img_k)
+            k, maps_k = self._encode(self.momentum_encoder.module, shuffled)
+            k = batch_unshuffle(k, idx_unshuffle)
+            maps_k = {lvl: batch_unshuffle(m, idx_unshuffle) for lvl, m in maps_k.items()}
+
+        losses = {}
+        if 'global' in self.loss_weights:
+            # The clone keeps the logits' saved negatives intact when the
+            # queue is updated in place below.
+            losses['loss_global'], losses['acc_global'] = self.loss_module(
+                q, k, self.queue.clone().t())
+        if self.region_terms:
+            losses.update(self._region_losses(maps_q, maps_k, data_samples, img_size))
+        self._dequeue_and_enqueue(k)
+
+        for name, weight in self.loss_weights.items():
+            key = f'loss_{name}'
+            if weight != 1.0:
+                losses[key] = losses[key] * weight
+        return losses
+
+    def _region_losses(self, maps_q, maps_k, data_samples, img_size) -> Dict[str, Tensor]:
+        regions = {lvl: _stack_regions(data_samples, f'regions_{lvl}') for lvl in self.region_strides}
+        negatives = {}
+        with torch.no_grad():
+            for lvl in {key_lvl for _, key_lvl in self.region_terms.values()}:
+                negatives[lvl] = self._region_negatives(maps_k[lvl], img_size, lvl)
+
+        pooled_q, pooled_k = {}, {}
+
+        def pool(maps, cache, map_lvl, region_lvl, boxes_key):
+            if (map_lvl, region_lvl) not in cache:
+                boxes = regions[region_lvl][boxes_key]
+                feats = prroi_pool_1x1(maps[map_lvl], boxes, 1.0 / self.region_strides[map_lvl])
+                cache[(map_lvl, region_lvl)] = F.normalize(feats.flatten(0, 1), dim=1)
+            return cache[(map_lvl, region_lvl)]
+
+        losses = {}
+        for name, (q_lvl, k_lvl) in self.region_terms.items():
+            # Windows are those of the query level, seen on the key level.
+            query = pool(maps_q, pooled_q, q_lvl, q_lvl, 'query_boxes')
+            with torch.no_grad():
+                positive = pool(maps_k, pooled_k, k_lvl, q_lvl, 'key_boxes')
+            valid = regions[q_lvl]['valid'].flatten()
+            losses[f'loss_{name}'], losses[f'acc_{name}'] = self.loss_module(
+                query, positive, negatives[k_lvl], valid)
+        return losses
+
+    def _region_negatives(self, key_map: Tensor, img_size: int, level: str) -> Tensor:
+        kernel, stride = self.neg_pool or negative_pool_geometry(img_size)
+        cells = F.normalize(F.avg_pool2d(key_map, kernel, stride), dim=1)
+        if self.gather_negatives.get(level, False):
+            cells = concat_all_gather(cells)
+        return cells.permute(0, 2, 3, 1).reshape(-1, cells.shape[1])
+
+    @torch.no_grad()
+    def _dequeue_and_enqueue(self, keys: Tensor) -> None:
+        """Write the gathered keys at the queue pointer, wrapping around.
+
+        Any batch size works; a batch larger than the queue keeps its last
+        ``queue_len`` keys. Indices are computed on the device, so there is
+        no host synchronisation.
+        """
+        keys = concat_all_gather(keys)
+        n = keys.shape[0]
+        keys = keys[-self.queue_len:]
+        start = self.queue_ptr + (n - keys.shape[0])
+        idx = (start + torch.arange(keys.shape[0], device=keys.device)) % self.queue_len
+        self.queue.index_copy_(1, idx, keys.t().to(self.queue.dtype))
+        self.queue_ptr.copy_((self.queue_ptr + n) % self.queue_len)
+
+
+def _stack_regions(data_samples, field: str) -> Dict[str, Tensor]:
+    items = [getattr(sample, field) for sample in data_samples]
+    return dict(query_boxes=torch.stack([r.query_boxes for r in items]),
+                key_boxes=torch.stack([r.key_boxes for r in items]),
+                valid=torch.stack([r.valid for r in items]))

@@ -1,0 +1,45 @@
+from typing import Optional, Sequence
+
+import torch
+from mmengine.model import BaseDataPreprocessor
+
+from crosscl_mm.registry import MODELS
+
+
+@MODELS.register_module()
+class RegionPairDataPreprocessor(BaseDataPreprocessor):
+    """Stack, move and normalise the two views of each image.
+
+    Accepts a batch from ``pseudo_collate`` (``inputs`` is one ``[q, k]``
+    pair of uint8 ``(3, H, W)`` tensors per image) or from
+    ``default_collate`` (``inputs`` is ``[Q, K]``, each ``(N, 3, H, W)``),
+    and returns ``inputs=[Q, K]`` as float, normalised by ``mean``/``std``.
+    The data samples, with their region boxes, are moved to the device.
+
+    Args:
+        mean, std: per-channel statistics in the channel order of the images
+            (our pipeline decodes to RGB; defaults are ImageNet's RGB stats).
+        bgr_to_rgb: reverse the channels first, for pipelines that load BGR.
+    """
+
+    def __init__(self,
+                 mean: Sequence[float] = (123.675, 116.28, 103.53),
+                 std: Sequence[float] = (58.395, 57.12, 57.375),
+                 bgr_to_rgb: bool = False,
+                 non_blocking: Optional[bool] = False) -> None:
+        super().__init__(non_blocking)
+        self.register_buffer('mean', torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1), False)
+        self.register_buffer('std', torch.tensor(std, dtype=torch.float32).view(-1, 1, 1), False)
+        self.bgr_to_rgb = bgr_to_rgb
+
+    def forward(self, data: dict, training: bool = False) -> dict:
+        data = self.cast_data(data)
+        views = data['inputs']
+        if isinstance(views[0], (list, tuple)):
+            views = [torch.stack(per_view) for per_view in zip(*views)]
+        normalised = []
+        for view in views:
+            if self.bgr_to_rgb:
+                view = view.flip(1)
+            normalised.append((view.float() - self.mean) / self.std)
+        return dict(inputs=normalised, data_samples=data.get('data_samples'))

@@ -1,0 +1,3 @@
+from .info_nce import InfoNCELoss
+
+__all__ = ['InfoNCELoss']

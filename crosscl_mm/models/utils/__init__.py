@@ -1,0 +1,4 @@
+from .prroi_pool import hat_integral_weights, prroi_pool_1x1
+from .region_negatives import negative_pool_geometry
+
+__all__ = ['hat_integral_weights', 'prroi_pool_1x1', 'negative_pool_geometry']

@@ -1,0 +1,149 @@
+"""Each fix in crosscl_mm/compat.py: the upstream failure without it (in a
+subprocess with the fix disabled) and the working behaviour with it."""
+import textwrap
+
+import pytest
+
+from conftest import free_port, python_cmd, run
+
+
+def run_snippet(code, disable=None, env=None):
+    full_env = dict(env or {})
+    if disable:
+        full_env['CROSSCL_MM_NO_COMPAT'] = disable
+    return run(python_cmd('-c', textwrap.dedent(code)), env=full_env, check=False, timeout=300)
+
+
+REGISTRY_SNIPPET = """
+    import crosscl_mm
+    from mmselfsup.registry import LOOPS
+    print('found', LOOPS.get('EpochBasedTrainLoop').__name__)
+"""
+
+
+def test_mmselfsup_registry_locations():
+    broken = run_snippet(REGISTRY_SNIPPET, disable='mmselfsup_registry_locations')
+    assert broken.returncode != 0 and "No module named 'mmselfsup.engine.runner'" in broken.stderr
+    fixed = run_snippet(REGISTRY_SNIPPET)
+    assert fixed.returncode == 0, fixed.stderr
+    assert 'found EpochBasedTrainLoop' in fixed.stdout
+
+
+CPU_DIST_SNIPPET = """
+    import torch, crosscl_mm
+    from mmengine.dist import init_dist, get_world_size
+    from mmengine.model import MMDistributedDataParallel
+    init_dist('pytorch', backend='nccl')
+    print('backend', torch.distributed.get_backend(), 'world', get_world_size())
+    ddp = MMDistributedDataParallel(module=torch.nn.Linear(2, 2), device_ids=[0])
+    print('wrapped', type(ddp).__name__, ddp.device_ids)
+"""
+
+
+def test_cpu_distributed():
+    env = dict(RANK='0', LOCAL_RANK='0', WORLD_SIZE='1', MASTER_ADDR='127.0.0.1',
+               MASTER_PORT=str(free_port()), CUDA_VISIBLE_DEVICES='')
+    broken = run_snippet(CPU_DIST_SNIPPET, disable='cpu_distributed', env=env)
+    assert broken.returncode != 0
+    fixed = run_snippet(CPU_DIST_SNIPPET, env=env)
+    assert fixed.returncode == 0, fixed.stderr
+    assert 'backend gloo world 1' in fixed.stdout
+    assert 'wrapped MMDistributedDataParallel None' in fixed.stdout
+
+
+def test_ddp_fix_keeps_device_ids_for_gpu_modules():
+    import inspect
+    import crosscl_mm.compat as compat
+    from mmengine.model import MMDistributedDataParallel
+    assert getattr(MMDistributedDataParallel.__init__, '_crosscl_mm_patched', False)
+    assert "kwargs['device_ids'] = None" in inspect.getsource(MMDistributedDataParallel.__init__)
+    assert compat.APPLIED['cpu_distributed']
+
+
+WEIGHTS_ONLY_SNIPPET = """
+    import os, sys, tempfile, pickle, numpy as np, torch
+    import crosscl_mm
+    from mmengine.logging import MessageHub
+    from mmengine.runner.checkpoint import _load_checkpoint
+    hub = MessageHub.get_instance('t')
+    hub.update_scalar('train/loss', np.float64(1.5))
+    hub.update_info('mst_view_size', 224)
+    path = os.path.join(tempfile.mkdtemp(), 'ckpt.pth')
+    torch.save({'state_dict': {'w': torch.ones(2)}, 'message_hub': hub.state_dict(),
+                'meta': {'seed': np.int64(3), 'dtype': np.dtype('float32')}}, path)
+    ckpt = _load_checkpoint(path, map_location='cpu')
+    print('resumed', float(ckpt['message_hub']['log_scalars']['train/loss'].current()))
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ('echo PWNED',))
+    evil = os.path.join(tempfile.mkdtemp(), 'evil.pth')
+    torch.save({'state_dict': {}, 'x': Evil()}, evil)
+    try:
+        _load_checkpoint(evil, map_location='cpu')
+    except pickle.UnpicklingError:
+        print('refused evil')
+"""
+
+
+def test_weights_only_resume():
+    broken = run_snippet(WEIGHTS_ONLY_SNIPPET, disable='weights_only_resume')
+    assert broken.returncode != 0 and 'UnpicklingError' in broken.stderr
+    fixed = run_snippet(WEIGHTS_ONLY_SNIPPET)
+    assert fixed.returncode == 0, fixed.stderr
+    assert 'resumed 1.5' in fixed.stdout
+    assert 'refused evil' in fixed.stdout and 'PWNED' not in fixed.stdout
+
+
+COLLATE_SNIPPET = """
+    import sys, torch, crosscl_mm
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    cfg = Config.fromstring(
+        "_base_ = 'mmselfsup::selfsup/densecl/densecl_resnet50_8xb32-coslr-200e_in1k.py'",
+        file_format='.py')
+    loader_cfg = cfg.train_dataloader
+    print('scope in collate_fn:', loader_cfg.collate_fn.get('_scope_'))
+    loader_cfg.dataset = dict(type='crosscl_mm.UnlabeledImageFolder', data_root=sys.argv[1],
+                              pipeline=[])
+    loader_cfg.num_workers = 0
+    loader_cfg.persistent_workers = False
+    loader = Runner.build_dataloader(loader_cfg)
+    batch = next(iter(loader))
+    print('collated', len(batch))
+"""
+
+
+def test_collate_fn_scope(photo_dir):
+    code = textwrap.dedent(COLLATE_SNIPPET)
+    broken = run(python_cmd('-c', code, photo_dir), check=False,
+                 env=dict(CROSSCL_MM_NO_COMPAT='collate_fn_scope'))
+    assert 'scope in collate_fn: mmselfsup' in broken.stdout
+    assert broken.returncode != 0 and '_scope_' in broken.stderr
+    fixed = run(python_cmd('-c', code, photo_dir), check=False)
+    assert fixed.returncode == 0, fixed.stderr
+    assert 'collated' in fixed.stdout
+
+
+def test_import_applies_fixes_and_imports_the_stack():
+    out = run_snippet("""
+        import crosscl_mm, mmselfsup, mmdet
+        from mmcv.ops import roi_align
+        print(sorted(k for k, v in crosscl_mm.compat.APPLIED.items() if v))
+        print(crosscl_mm.EXPORTED_SCOPES)
+    """)
+    assert out.returncode == 0, out.stderr
+    assert "['collate_fn_scope', 'cpu_distributed', 'mmselfsup_registry_locations', " \
+           "'weights_only_resume']" in out.stdout
+    assert "['mmselfsup']" in out.stdout
+
+
+def test_our_registry_locations_all_import():
+    import importlib
+    import crosscl_mm.registry as reg
+    from mmengine.registry import Registry
+    for name in dir(reg):
+        obj = getattr(reg, name)
+        if isinstance(obj, Registry):
+            for loc in obj._locations:
+                importlib.import_module(loc)
