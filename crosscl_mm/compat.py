@@ -104,8 +104,13 @@ def _mmengine_checkpoint_globals():
     import numpy as np
     from mmengine.logging import HistoryBuffer
 
-    multiarray = getattr(np, '_core', np.core).multiarray
-    allowed = [HistoryBuffer, np.ndarray, np.dtype, multiarray._reconstruct, multiarray.scalar]
+    allowed = [HistoryBuffer, np.ndarray, np.dtype]
+    for name in ('numpy.core.multiarray', 'numpy._core.multiarray'):  # numpy 1 / numpy 2 names
+        try:
+            multiarray = importlib.import_module(name)
+        except ImportError:
+            continue
+        allowed += [multiarray._reconstruct, multiarray.scalar]
     dtype_classes = getattr(np, 'dtypes', None)
     if dtype_classes is not None:
         allowed += [cls for cls in vars(dtype_classes).values()
@@ -171,8 +176,35 @@ def fix_collate_fn_scope() -> bool:
     return _record('collate_fn_scope', True)
 
 
+def fix_atomic_local_writes() -> bool:
+    """mmengine 0.10.7's ``LocalBackend.put``/``put_text`` write straight into
+    the target, so a run killed while saving leaves a truncated
+    ``epoch_N.pth`` (and could leave a torn ``last_checkpoint`` pointer). Both
+    now write a temporary file beside the target and rename it over the
+    target, which is atomic on POSIX file systems.
+    """
+    from mmengine.fileio.backends import LocalBackend
+
+    put, put_text = LocalBackend.put, LocalBackend.put_text
+    if 'os.replace' in inspect.getsource(put) or getattr(put, '_crosscl_mm_patched', False):
+        return _record('atomic_local_writes', False)
+    from crosscl_mm.converters.checkpoint_io import save_atomically
+
+    @functools.wraps(put)
+    def atomic_put(self, obj, filepath):
+        save_atomically(str(filepath), lambda f: f.write(obj))
+
+    @functools.wraps(put_text)
+    def atomic_put_text(self, obj, filepath, encoding='utf-8'):
+        save_atomically(str(filepath), lambda f: f.write(obj.encode(encoding)))
+
+    atomic_put._crosscl_mm_patched = True
+    LocalBackend.put, LocalBackend.put_text = atomic_put, atomic_put_text
+    return _record('atomic_local_writes', True)
+
+
 FIXES = (fix_mmselfsup_registry_locations, fix_cpu_distributed, fix_weights_only_resume,
-         fix_collate_fn_scope)
+         fix_collate_fn_scope, fix_atomic_local_writes)
 
 
 def apply_all() -> Dict[str, bool]:

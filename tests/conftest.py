@@ -12,7 +12,7 @@ TEST_CONFIGS = osp.join(REPO, 'tests', 'configs')
 
 # Real photos shipped inside the scikit-image wheel.
 PHOTOS = ('astronaut.png', 'chelsea.png', 'coffee.png', 'rocket.jpg', 'motorcycle_left.png',
-          'hubble_deep_field.jpg', 'immunohistochemistry.png', 'retina.jpg')
+          'hubble_deep_field.jpg', 'ihc.png', 'retina.jpg')
 
 
 def skimage_photo(name: str) -> str:

@@ -133,8 +133,8 @@ def test_import_applies_fixes_and_imports_the_stack():
         print(crosscl_mm.EXPORTED_SCOPES)
     """)
     assert out.returncode == 0, out.stderr
-    assert "['collate_fn_scope', 'cpu_distributed', 'mmselfsup_registry_locations', " \
-           "'weights_only_resume']" in out.stdout
+    assert "['atomic_local_writes', 'collate_fn_scope', 'cpu_distributed', " \
+           "'mmselfsup_registry_locations', 'weights_only_resume']" in out.stdout
     assert "['mmselfsup']" in out.stdout
 
 
@@ -147,3 +147,27 @@ def test_our_registry_locations_all_import():
         if isinstance(obj, Registry):
             for loc in obj._locations:
                 importlib.import_module(loc)
+
+
+ATOMIC_SNIPPET = """
+    import os, sys, tempfile
+    import crosscl_mm
+    from mmengine.fileio.backends import LocalBackend
+    path = os.path.join(tempfile.mkdtemp(), 'epoch_1.pth')
+    LocalBackend().put(b'good checkpoint', path)
+    try:
+        LocalBackend().put(None, path)  # the write fails half way (after opening the file)
+    except TypeError:
+        pass
+    print('content', open(path, 'rb').read())
+    print('leftovers', sorted(os.listdir(os.path.dirname(path))))
+"""
+
+
+def test_atomic_local_writes():
+    broken = run_snippet(ATOMIC_SNIPPET, disable='atomic_local_writes')
+    assert broken.returncode == 0 and "content b''" in broken.stdout  # the good file is gone
+    fixed = run_snippet(ATOMIC_SNIPPET)
+    assert fixed.returncode == 0, fixed.stderr
+    assert "content b'good checkpoint'" in fixed.stdout
+    assert "leftovers ['epoch_1.pth']" in fixed.stdout

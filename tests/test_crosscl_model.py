@@ -168,7 +168,7 @@ def test_momentum_update_arithmetic():
     model.momentum_encoder.update_parameters(online)  # step 0 copies
     before = {k: v.clone() for k, v in model.momentum_encoder.module.named_parameters()}
     with torch.no_grad():
-        for p in model.parameters():
+        for p in model._online_encoder().parameters():
             p.add_(0.5)
     model.momentum_encoder.update_parameters(model._online_encoder())
     online_params = dict(model._online_encoder().named_parameters())
@@ -196,14 +196,31 @@ def test_bad_loss_weight_names_fail_clearly():
         build(loss_weights={'global': 1.0, 'p5': 1.0})
 
 
+def real_batch(n, size):
+    """A batch of real photos through the training pipeline (without colour
+    augmentation), preprocessed as the model receives it."""
+    from mmengine.dataset import Compose, pseudo_collate
+    from crosscl_mm.registry import TRANSFORMS
+    from conftest import PHOTOS, skimage_photo
+    torch.manual_seed(0)
+    pipeline = Compose([TRANSFORMS.build(dict(type='LoadImageRGB')),
+                        TRANSFORMS.build(dict(type='PairedRandomResizedCrop', size=size,
+                                              scale=(0.5, 1.0))),
+                        TRANSFORMS.build(dict(type='SlidingWindowRegions')),
+                        TRANSFORMS.build(dict(type='PackRegionPairInputs'))])
+    batch = pseudo_collate([pipeline(dict(img_path=skimage_photo(PHOTOS[i]))) for i in range(n)])
+    pre = MODELS.build(dict(type='RegionPairDataPreprocessor'))
+    return pre(batch, training=True)
+
+
 def test_fixed_batch_overfits():
-    model = build(queue_len=64)
+    model = build(queue_len=64, momentum=0.9)
     model.train()
-    inputs, samples = make_inputs(4, seed=3), make_samples(4, seed=3)
-    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.05, momentum=0.9)
+    data = real_batch(4, 96)
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1, momentum=0.9)
     history = []
     for _ in range(20):
-        losses = model.loss(inputs, samples)
+        losses = model.loss(data['inputs'], data['data_samples'])
         total = sum(v for k, v in losses.items() if k.startswith('loss'))
         opt.zero_grad()
         total.backward()
@@ -211,8 +228,9 @@ def test_fixed_batch_overfits():
         history.append({k: v.item() for k, v in losses.items()})
     regional = [sum(h[k] for k in ('loss_p4', 'loss_p3', 'loss_p4_p3', 'loss_p3_p4'))
                 for h in history]
-    assert np.mean(regional[-3:]) < 0.7 * np.mean(regional[:3]), regional
-    assert history[-1]['acc_p4'] > history[0]['acc_p4']
+    assert np.mean(regional[-3:]) < 0.92 * np.mean(regional[:3]), regional
+    acc = [h['acc_p4'] for h in history]
+    assert np.mean(acc[-3:]) > np.mean(acc[:3]) + 10, acc
 
 
 def test_fpn_init_and_structure_match_detectron2():

@@ -68,20 +68,29 @@ def test_pack_and_preprocess_real_photo():
     pre = MODELS.build(dict(type='RegionPairDataPreprocessor'))
     out = pre(batch, training=True)
     assert out['inputs'][0].shape == (2, 3, 96, 96) and out['inputs'][0].dtype == torch.float32
-    expected = (batch['inputs'][0][1].float() - pre.mean) / pre.std
-    torch.testing.assert_close(out['inputs'][1], expected)
+    # pseudo_collate gives [queries, keys]; the preprocessor stacks each view.
+    expected = (batch['inputs'][1][0].float() - pre.mean) / pre.std
+    torch.testing.assert_close(out['inputs'][1][0], expected)
 
 
-def test_view_size_is_shared_with_worker_copies():
-    crop = TRANSFORMS.build(dict(type='PairedRandomResizedCrop', size=64))
-    import pickle
-    from torch.multiprocessing.reductions import ForkingPickler
-    import io
-    buf = io.BytesIO()
-    ForkingPickler(buf, pickle.HIGHEST_PROTOCOL).dump(crop)
-    clone = pickle.loads(buf.getvalue())
-    crop.set_view_size(128)
-    assert clone.size == 128
+@pytest.mark.parametrize('start_method', ['fork', 'spawn'])
+def test_view_size_reaches_persistent_workers(photo_dir, start_method):
+    """Multi-scale training changes the size between epochs without rebuilding
+    the dataloader: running worker processes see it."""
+    from torch.utils.data import DataLoader
+    ds = UnlabeledImageFolder(data_root=photo_dir, pipeline=[
+        dict(type='LoadImageRGB'), dict(type='PairedRandomResizedCrop', size=64),
+        dict(type='SlidingWindowRegions'), dict(type='PackRegionPairInputs')])
+    loader = DataLoader(ds, batch_size=2, num_workers=1, persistent_workers=True,
+                        collate_fn=pseudo_collate, multiprocessing_context=start_method)
+    crop = ds.pipeline.transforms[1]
+    sizes = []
+    for size in (64, 96, 128):
+        crop.set_view_size(size)
+        batch = next(iter(loader))
+        sizes.append(tuple(batch['inputs'][0][0].shape))
+        assert batch['data_samples'][0].view_size == size
+    assert sizes == [(3, 64, 64), (3, 96, 96), (3, 128, 128)]
 
 
 def test_folder_scan_counts_images_and_ignores_other_files(tmp_path, photo_dir):

@@ -8,6 +8,7 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    finite_loss=dict(type='FiniteLossHook'),  # stop at the first NaN/inf, name the iteration
 )
 
 env_cfg = dict(

@@ -5,7 +5,7 @@ from typing import List, Sequence
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
-from crosscl_mm.registry import DATASETS
+from crosscl_mm.registry import DATASETS, TRANSFORMS
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp')
 
@@ -30,7 +30,10 @@ class UnlabeledImageFolder(BaseDataset):
     def __init__(self, data_root: str, pipeline: Sequence = (),
                  extensions: Sequence[str] = IMAGE_EXTENSIONS, **kwargs) -> None:
         self.extensions = tuple(e.lower() for e in extensions)
-        super().__init__(data_root=data_root, ann_file='', pipeline=list(pipeline), **kwargs)
+        # Built through our registry, so the dataset also works outside a
+        # Runner (whose default scope would otherwise pick the registry).
+        pipeline = [TRANSFORMS.build(t) if isinstance(t, dict) else t for t in pipeline]
+        super().__init__(data_root=data_root, ann_file='', pipeline=pipeline, **kwargs)
 
     def load_data_list(self) -> List[dict]:
         root = self.data_root

@@ -1,3 +1,3 @@
-from .hooks import MultiScaleTrainingHook
+from .hooks import FiniteLossHook, MultiScaleTrainingHook
 
-__all__ = ['MultiScaleTrainingHook']
+__all__ = ['FiniteLossHook', 'MultiScaleTrainingHook']

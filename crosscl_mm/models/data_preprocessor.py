@@ -10,8 +10,8 @@ from crosscl_mm.registry import MODELS
 class RegionPairDataPreprocessor(BaseDataPreprocessor):
     """Stack, move and normalise the two views of each image.
 
-    Accepts a batch from ``pseudo_collate`` (``inputs`` is one ``[q, k]``
-    pair of uint8 ``(3, H, W)`` tensors per image) or from
+    Accepts a batch from ``pseudo_collate`` (``inputs`` is ``[queries,
+    keys]``, two lists of uint8 ``(3, H, W)`` tensors) or from
     ``default_collate`` (``inputs`` is ``[Q, K]``, each ``(N, 3, H, W)``),
     and returns ``inputs=[Q, K]`` as float, normalised by ``mean``/``std``.
     The data samples, with their region boxes, are moved to the device.
@@ -34,9 +34,7 @@ class RegionPairDataPreprocessor(BaseDataPreprocessor):
 
     def forward(self, data: dict, training: bool = False) -> dict:
         data = self.cast_data(data)
-        views = data['inputs']
-        if isinstance(views[0], (list, tuple)):
-            views = [torch.stack(per_view) for per_view in zip(*views)]
+        views = [torch.stack(v) if isinstance(v, (list, tuple)) else v for v in data['inputs']]
         normalised = []
         for view in views:
             if self.bgr_to_rgb:

@@ -7,9 +7,10 @@ from typing import List, Optional, Sequence
 # The colour photographs scikit-image ships (greyscale and synthetic images left out).
 SKIMAGE_PHOTOS = ('astronaut.png', 'chelsea.png', 'coffee.png', 'rocket.jpg',
                   'motorcycle_left.png', 'motorcycle_right.png', 'hubble_deep_field.jpg',
-                  'immunohistochemistry.png', 'retina.jpg', 'logo.png', 'color.png',
+                  'ihc.png', 'retina.jpg', 'logo.png', 'color.png',
                   'coins.png', 'camera.png', 'moon.png', 'page.png', 'text.png', 'horse.png',
-                  'brick.png', 'grass.png', 'gravel.png')
+                  'brick.png', 'grass.png', 'gravel.png', 'cell.png', 'clock_motion.png',
+                  'microaneurysms.png')
 
 
 def skimage_photo_paths(names: Optional[Sequence[str]] = None) -> List[str]:

@@ -1,3 +1,4 @@
+from .finite_loss import FiniteLossHook
 from .multi_scale_training import MultiScaleTrainingHook
 
-__all__ = ['MultiScaleTrainingHook']
+__all__ = ['FiniteLossHook', 'MultiScaleTrainingHook']

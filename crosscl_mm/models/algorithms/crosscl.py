@@ -73,6 +73,9 @@ class CrossCL(BaseModel):
                  init_cfg=None) -> None:
         if data_preprocessor is None:
             data_preprocessor = dict(type='RegionPairDataPreprocessor')
+        if isinstance(data_preprocessor, dict):
+            # Built here, in our scope: BaseModel would look in MMEngine's root registry.
+            data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
         self.neck = MODELS.build(neck)

@@ -1,0 +1,253 @@
+"""Checkpoint conversion: mmdet (backbone + FPN), detectron2, torchvision;
+official-format input; refusal of junk and of pickles that would run code."""
+import os
+import os.path as osp
+import pickle
+from collections import OrderedDict
+
+import pytest
+import torch
+
+import crosscl_mm  # noqa: F401
+from crosscl_mm.registry import MODELS
+
+from conftest import REPO, python_cmd, run
+
+CONVERTER = osp.join(REPO, 'tools', 'model_converters', 'convert_crosscl.py')
+
+
+def r50_crosscl(fpn_norm=None):
+    torch.manual_seed(0)
+    model = MODELS.build(dict(
+        type='CrossCL', queue_len=16, feat_dim=128,
+        backbone=dict(type='mmdet.ResNet', depth=50, out_indices=(1, 2, 3),
+                      norm_cfg=dict(type='BN'), zero_init_residual=False),
+        neck=dict(type='GlobalProjectionNeck', in_channels=2048, hid_channels=2048,
+                  out_channels=128),
+        fpn=dict(type='TopDownFPN', in_channels=(512, 1024, 2048), out_channels=256,
+                 norm_cfg=fpn_norm)))
+    model.init_weights()
+    # Make BN statistics non-trivial so a mix-up of norm tensors would show.
+    with torch.no_grad():
+        for name, buf in model.named_buffers():
+            if name.endswith('running_mean'):
+                buf.uniform_(-0.1, 0.1)
+            elif name.endswith('running_var'):
+                buf.uniform_(0.5, 1.5)
+    return model.eval()
+
+
+@pytest.fixture(scope='module')
+def crosscl_checkpoint(tmp_path_factory):
+    model = r50_crosscl()
+    path = str(tmp_path_factory.mktemp('ckpt') / 'epoch_1.pth')
+    import numpy as np
+    from mmengine.logging import MessageHub
+    hub = MessageHub.get_instance('converter-test')
+    hub.update_scalar('train/loss', np.float64(2.0))
+    torch.save({'meta': {'epoch': 1, 'seed': np.int64(0)}, 'state_dict': model.state_dict(),
+                'message_hub': hub.state_dict(), 'optimizer': {}}, path)
+    return model, path
+
+
+def mmdet_mask_rcnn():
+    from mmdet.registry import MODELS as MMDET_MODELS
+    from mmdet.utils import register_all_modules
+    from mmengine.config import Config
+    register_all_modules(init_default_scope=False)
+    cfg = Config.fromfile(osp.join(
+        REPO, 'configs/benchmarks/mmdetection/mask-rcnn_r50-fpn_syncbn-all_crosscl-fpn_1x_coco.py'))
+    for part in ('backbone', 'neck'):
+        cfg.model[part].init_cfg = None
+        cfg.model[part].norm_cfg = dict(type='BN')
+    cfg.model.neck.norm_cfg = None  # standard R50-FPN neck (convs with bias)
+    cfg.model.roi_head.bbox_head.norm_cfg = None
+    cfg.model.roi_head.mask_head.norm_cfg = None
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        return MMDET_MODELS.build(cfg.model).eval()
+
+
+def convert(src, dst, *args):
+    return run(python_cmd(CONVERTER, src, dst, *args), check=False, timeout=600)
+
+
+def test_mmdet_with_fpn_reproduces_c3_c5_p3_p4(crosscl_checkpoint, tmp_path):
+    model, path = crosscl_checkpoint
+    out = str(tmp_path / 'mmdet.pth')
+    proc = convert(path, out, '--to', 'mmdet', '--with-fpn')
+    assert proc.returncode == 0, proc.stderr
+    assert 'exported' in proc.stdout and 'dropped' in proc.stdout
+    converted = torch.load(out, map_location='cpu', weights_only=True)['state_dict']
+    detector = mmdet_mask_rcnn()
+    missing, unexpected = detector.load_state_dict(converted, strict=False)
+    assert not unexpected
+    assert not [k for k in missing if k.startswith('backbone.')]
+    neck_missing = sorted(k for k in missing if k.startswith('neck.'))
+    assert neck_missing == ['neck.fpn_convs.0.conv.bias', 'neck.fpn_convs.0.conv.weight',
+                            'neck.fpn_convs.3.conv.bias', 'neck.fpn_convs.3.conv.weight',
+                            'neck.lateral_convs.0.conv.bias', 'neck.lateral_convs.0.conv.weight']
+    x = torch.randn(2, 3, 96, 128)
+    with torch.no_grad():
+        c2, c3, c4, c5 = detector.backbone(x)
+        ours = model.backbone(x)
+        for a, b in zip((c3, c4, c5), ours):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+        p2, p3, p4, p5, p6 = detector.neck((c2, c3, c4, c5))
+        our_p3, our_p4 = model.fpn(ours)
+        torch.testing.assert_close(p3, our_p3, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(p4, our_p4, rtol=1e-5, atol=1e-5)
+
+
+def test_mmdet_pretrained_init_cfg_loads_backbone_and_neck(crosscl_checkpoint, tmp_path):
+    from mmengine.runner.checkpoint import _load_checkpoint_with_prefix
+    model, path = crosscl_checkpoint
+    out = str(tmp_path / 'mmdet.pth')
+    assert convert(path, out, '--to', 'mmdet', '--with-fpn').returncode == 0
+    backbone = _load_checkpoint_with_prefix('backbone.', out, map_location='cpu')
+    neck = _load_checkpoint_with_prefix('neck.', out, map_location='cpu')
+    assert set(backbone) == {k[len('backbone.'):] for k in model.state_dict()
+                             if k.startswith('backbone.')}
+    torch.testing.assert_close(neck['lateral_convs.3.conv.weight'],
+                               model.fpn.lateral_convs[2].conv.weight)
+    torch.testing.assert_close(neck['fpn_convs.2.conv.bias'], model.fpn.fpn_convs[1].conv.bias)
+
+
+def official_state_dict(model, fpn_bn=False):
+    """The official release's layout, written from the reference's module names."""
+    sd = OrderedDict()
+    for prefix in ('module.encoder_q.', 'module.encoder_k.'):
+        for k, v in model.backbone.state_dict().items():
+            sd[prefix + k] = v
+        sd[prefix + 'fc.0.weight'] = model.neck.mlp[0].weight
+        sd[prefix + 'fc.0.bias'] = model.neck.mlp[0].bias
+        sd[prefix + 'fc.2.weight'] = model.neck.mlp[2].weight
+        sd[prefix + 'fc.2.bias'] = model.neck.mlp[2].bias
+        for i, lvl in enumerate((3, 4, 5)):
+            conv = model.fpn.lateral_convs[i]
+            if fpn_bn:
+                sd[f'{prefix}fpn_lateral{lvl}.0.weight'] = conv.conv.weight
+                for key, value in conv.norm.state_dict().items():
+                    sd[f'{prefix}fpn_lateral{lvl}.1.{key}'] = value
+            else:
+                sd[f'{prefix}fpn_lateral{lvl}.weight'] = conv.conv.weight
+                sd[f'{prefix}fpn_lateral{lvl}.bias'] = conv.conv.bias
+        for i, lvl in enumerate((3, 4)):
+            conv = model.fpn.fpn_convs[i]
+            if fpn_bn:
+                sd[f'{prefix}fpn_output{lvl}.0.weight'] = conv.conv.weight
+                for key, value in conv.norm.state_dict().items():
+                    sd[f'{prefix}fpn_output{lvl}.1.{key}'] = value
+            else:
+                sd[f'{prefix}fpn_output{lvl}.weight'] = conv.conv.weight
+                sd[f'{prefix}fpn_output{lvl}.bias'] = conv.conv.bias
+    sd['module.queue'] = torch.randn(128, 16)
+    sd['module.queue_ptr'] = torch.zeros(1, dtype=torch.long)
+    return sd
+
+
+def test_official_format_converts_like_ours(crosscl_checkpoint, tmp_path):
+    model, path = crosscl_checkpoint
+    official = str(tmp_path / 'CrossCL_0200.pth')
+    torch.save({'epoch': 200, 'arch': 'resnet50', 'state_dict': official_state_dict(model),
+                'optimizer': {}}, official)
+    a, b = str(tmp_path / 'a.pth'), str(tmp_path / 'b.pth')
+    assert convert(official, a, '--to', 'mmdet', '--with-fpn').returncode == 0
+    assert convert(path, b, '--to', 'mmdet', '--with-fpn').returncode == 0
+    sa = torch.load(a, weights_only=True)['state_dict']
+    sb = torch.load(b, weights_only=True)['state_dict']
+    assert list(sa) == list(sb)
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k
+
+
+def test_official_fpn_bn_variant(tmp_path):
+    model = r50_crosscl(fpn_norm=dict(type='BN'))
+    official = str(tmp_path / 'fpnbn.pth')
+    torch.save({'state_dict': official_state_dict(model, fpn_bn=True)}, official)
+    out = str(tmp_path / 'out.pth')
+    proc = convert(official, out, '--to', 'mmdet', '--with-fpn')
+    assert proc.returncode == 0, proc.stderr
+    sd = torch.load(out, weights_only=True)['state_dict']
+    assert 'neck.lateral_convs.3.conv.bias' not in sd
+    torch.testing.assert_close(sd['neck.lateral_convs.3.bn.running_var'],
+                               model.fpn.lateral_convs[2].norm.running_var)
+    torch.testing.assert_close(sd['neck.fpn_convs.1.bn.weight'], model.fpn.fpn_convs[0].norm.weight)
+    d2 = str(tmp_path / 'out.pkl')
+    assert convert(official, d2, '--to', 'detectron2', '--with-fpn').returncode == 0
+    with open(d2, 'rb') as f:
+        names = pickle.load(f)['model']
+    assert 'backbone.fpn_lateral5.norm.running_mean' in names
+    assert 'backbone.fpn_output3.weight' in names
+
+
+def test_detectron2_pickle_names_and_shapes(crosscl_checkpoint, tmp_path):
+    model, path = crosscl_checkpoint
+    out = str(tmp_path / 'd2.pkl')
+    assert convert(path, out, '--to', 'detectron2', '--with-fpn').returncode == 0
+    with open(out, 'rb') as f:
+        obj = pickle.load(f)
+    assert obj['matching_heuristics'] is True
+    names = obj['model']
+    sd = model.state_dict()
+    expected = {
+        'stem.conv1.weight': 'backbone.conv1.weight',
+        'stem.conv1.norm.running_var': 'backbone.bn1.running_var',
+        'res2.0.conv1.norm.weight': 'backbone.layer1.0.bn1.weight',
+        'res2.0.shortcut.weight': 'backbone.layer1.0.downsample.0.weight',
+        'res2.0.shortcut.norm.bias': 'backbone.layer1.0.downsample.1.bias',
+        'res5.2.conv3.weight': 'backbone.layer4.2.conv3.weight',
+        'backbone.fpn_lateral3.weight': 'fpn.lateral_convs.0.conv.weight',
+        'backbone.fpn_lateral5.bias': 'fpn.lateral_convs.2.conv.bias',
+        'backbone.fpn_output4.weight': 'fpn.fpn_convs.1.conv.weight',
+    }
+    for d2_name, our_name in expected.items():
+        assert names[d2_name].shape == tuple(sd[our_name].shape)
+        assert (names[d2_name] == sd[our_name].numpy()).all(), d2_name
+    assert len([n for n in names if not n.startswith('backbone.fpn')]) == \
+        len([k for k in sd if k.startswith('backbone.')])
+    assert not any('fc' in n or 'mlp' in n for n in names)
+
+
+def test_torchvision_resnet50_loads_and_matches(crosscl_checkpoint, tmp_path):
+    import torchvision
+    model, path = crosscl_checkpoint
+    out = str(tmp_path / 'tv.pth')
+    assert convert(path, out, '--to', 'torchvision').returncode == 0
+    tv = torchvision.models.resnet50()
+    missing, unexpected = tv.load_state_dict(torch.load(out, weights_only=True), strict=False)
+    assert sorted(missing) == ['fc.bias', 'fc.weight'] and not unexpected
+    tv.eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        h = tv.maxpool(tv.relu(tv.bn1(tv.conv1(x))))
+        c5 = tv.layer4(tv.layer3(tv.layer2(tv.layer1(h))))
+        torch.testing.assert_close(c5, model.backbone(x)[-1], rtol=1e-5, atol=1e-5)
+
+
+def test_junk_and_malicious_inputs_are_refused(tmp_path):
+    text = tmp_path / 'notes.pth'
+    text.write_text('this is not a checkpoint')
+    out = tmp_path / 'out.pth'
+    proc = convert(str(text), str(out), '--to', 'mmdet')
+    assert proc.returncode == 2 and 'not a PyTorch checkpoint' in proc.stderr
+    assert not out.exists()
+
+    marker = tmp_path / 'PWNED'
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f'touch {marker}',))
+
+    evil = tmp_path / 'evil.pth'
+    torch.save({'state_dict': {'backbone.conv1.weight': torch.zeros(1)}, 'x': Evil()}, evil)
+    proc = convert(str(evil), str(out), '--to', 'mmdet')
+    assert proc.returncode == 2 and 'refused' in proc.stderr
+    assert not marker.exists() and not out.exists()
+    assert not list(tmp_path.glob('*.partial'))
+
+    other = tmp_path / 'other.pth'
+    torch.save({'state_dict': {'encoder.weight': torch.zeros(2)}}, other)
+    proc = convert(str(other), str(out), '--to', 'mmdet')
+    assert proc.returncode == 2 and 'not a CrossCL checkpoint' in proc.stderr
+    assert not out.exists()

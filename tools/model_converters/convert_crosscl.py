@@ -1,0 +1,47 @@
+"""Convert a CrossCL pretraining checkpoint for detection.
+
+    python tools/model_converters/convert_crosscl.py INPUT OUTPUT \
+        --to {mmdet,detectron2,torchvision} [--with-fpn]
+
+INPUT is a crosscl_mm checkpoint or an official CrossCL release (detected
+automatically); only the online encoder is exported. The input is loaded
+with ``weights_only=True`` (nothing in it can run code); junk is refused with
+exit code 2 and no output file; the output is written atomically.
+
+- ``--to mmdet``: ``backbone.*`` for mmdet's ResNet, and with ``--with-fpn``
+  ``neck.*`` for mmdet's FPN of a standard R50-FPN. Load it with
+  ``init_cfg=dict(type='Pretrained', checkpoint=OUTPUT, prefix='backbone.')``
+  (and ``prefix='neck.'``) or ``load_from``.
+- ``--to detectron2``: a .pkl in detectron2's R50-FPN names with
+  ``matching_heuristics``.
+- ``--to torchvision``: a ``resnet50`` state dict (all but ``fc``).
+"""
+import argparse
+import sys
+
+from crosscl_mm.converters import CheckpointError, load_checkpoint_safely, save_atomically
+from crosscl_mm.converters.crosscl import convert, serialise
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('input', help='crosscl_mm or official CrossCL checkpoint')
+    parser.add_argument('output', help='converted file')
+    parser.add_argument('--to', required=True, choices=['mmdet', 'detectron2', 'torchvision'])
+    parser.add_argument('--with-fpn', action='store_true',
+                        help='also export the pretrained FPN (mmdet and detectron2)')
+    args = parser.parse_args(argv)
+    try:
+        ckpt = load_checkpoint_safely(args.input)
+        result = convert(ckpt, args.to, args.with_fpn, path=args.input)
+    except CheckpointError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 2
+    save_atomically(args.output, lambda f: serialise(result, args.to, args.input, f))
+    print(f'{args.input} -> {args.output} ({args.to}{", with FPN" if args.with_fpn else ""})')
+    print(result.summary())
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
