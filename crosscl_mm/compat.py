@@ -44,10 +44,17 @@ def fix_mmselfsup_registry_locations() -> bool:
 
 
 def _module_exists(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except ModuleNotFoundError:
+    """Whether ``a.b.c`` exists, found on disk from the top-level package
+    without importing ``a.b`` (importing mmselfsup.engine pulls in mmdet)."""
+    top, *parts = name.split('.')
+    spec = importlib.util.find_spec(top)
+    if spec is None:
         return False
+    if not parts:
+        return True
+    return any(os.path.isdir(os.path.join(root, *parts))
+               or os.path.isfile(os.path.join(root, *parts[:-1], parts[-1] + '.py'))
+               for root in spec.submodule_search_locations or [])
 
 
 def fix_cpu_distributed() -> bool:
@@ -97,14 +104,32 @@ def fix_cpu_distributed() -> bool:
     return _record('cpu_distributed', applied)
 
 
+def _history_buffer_method(owner, name):
+    """A ``getattr`` that only returns HistoryBuffer's registered statistics.
+
+    HistoryBuffer pickles its statistics functions (``min``, ``max``,
+    ``current``, ``mean``) as ``getattr(HistoryBuffer, name)``; allowing the
+    real ``getattr`` would let a checkpoint reach any attribute of any allowed
+    object, and HistoryBuffer installs what it unpickles into a class-level
+    registry that mmengine later calls. This stand-in resolves exactly the
+    functions HistoryBuffer itself defines and refuses everything else.
+    """
+    from mmengine.logging import HistoryBuffer
+    method = HistoryBuffer.__dict__.get(name) if owner is HistoryBuffer else None
+    if method is None or not callable(method) or name.startswith('_'):
+        raise pickle.UnpicklingError(f'refused getattr({owner!r}, {name!r}) in a checkpoint')
+    return method
+
+
 def _mmengine_checkpoint_globals():
     """Every non-tensor type an mmengine training checkpoint pickles: the
-    message hub's HistoryBuffer and the numpy arrays, scalars and dtypes it
-    holds. Nothing here can run code when unpickled."""
+    message hub's HistoryBuffer (with its statistics functions) and the numpy
+    arrays, scalars and dtypes it holds. Nothing here can run code when
+    unpickled."""
     import numpy as np
     from mmengine.logging import HistoryBuffer
 
-    allowed = [HistoryBuffer, np.ndarray, np.dtype]
+    allowed = [HistoryBuffer, np.ndarray, np.dtype, (_history_buffer_method, 'builtins.getattr')]
     for name in ('numpy.core.multiarray', 'numpy._core.multiarray'):  # numpy 1 / numpy 2 names
         try:
             multiarray = importlib.import_module(name)

@@ -51,15 +51,6 @@ def test_cpu_distributed():
     assert 'wrapped MMDistributedDataParallel None' in fixed.stdout
 
 
-def test_ddp_fix_keeps_device_ids_for_gpu_modules():
-    import inspect
-    import crosscl_mm.compat as compat
-    from mmengine.model import MMDistributedDataParallel
-    assert getattr(MMDistributedDataParallel.__init__, '_crosscl_mm_patched', False)
-    assert "kwargs['device_ids'] = None" in inspect.getsource(MMDistributedDataParallel.__init__)
-    assert compat.APPLIED['cpu_distributed']
-
-
 WEIGHTS_ONLY_SNIPPET = """
     import os, sys, tempfile, pickle, numpy as np, torch
     import crosscl_mm
@@ -70,7 +61,7 @@ WEIGHTS_ONLY_SNIPPET = """
     hub.update_info('mst_view_size', 224)
     path = os.path.join(tempfile.mkdtemp(), 'ckpt.pth')
     torch.save({'state_dict': {'w': torch.ones(2)}, 'message_hub': hub.state_dict(),
-                'meta': {'seed': np.int64(3), 'dtype': np.dtype('float32')}}, path)
+                'meta': {'seed': np.int64(3)}}, path)
     ckpt = _load_checkpoint(path, map_location='cpu')
     print('resumed', float(ckpt['message_hub']['log_scalars']['train/loss'].current()))
 
@@ -83,6 +74,18 @@ WEIGHTS_ONLY_SNIPPET = """
         _load_checkpoint(evil, map_location='cpu')
     except pickle.UnpicklingError:
         print('refused evil')
+
+    # getattr is allowed only for HistoryBuffer's own statistics functions.
+    from mmengine.logging import HistoryBuffer
+    class Sneaky:
+        def __reduce__(self):
+            return (getattr, (HistoryBuffer, '__init__'))
+    sneaky = os.path.join(tempfile.mkdtemp(), 'sneaky.pth')
+    torch.save({'x': Sneaky()}, sneaky)
+    try:
+        _load_checkpoint(sneaky, map_location='cpu')
+    except pickle.UnpicklingError as exc:
+        print('refused sneaky getattr')
 """
 
 
@@ -93,6 +96,7 @@ def test_weights_only_resume():
     assert fixed.returncode == 0, fixed.stderr
     assert 'resumed 1.5' in fixed.stdout
     assert 'refused evil' in fixed.stdout and 'PWNED' not in fixed.stdout
+    assert 'refused sneaky getattr' in fixed.stdout
 
 
 COLLATE_SNIPPET = """
@@ -107,6 +111,7 @@ COLLATE_SNIPPET = """
     loader_cfg.dataset = dict(type='crosscl_mm.UnlabeledImageFolder', data_root=sys.argv[1],
                               pipeline=[])
     loader_cfg.num_workers = 0
+    loader_cfg.batch_size = 2
     loader_cfg.persistent_workers = False
     loader = Runner.build_dataloader(loader_cfg)
     batch = next(iter(loader))
