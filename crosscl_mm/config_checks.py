@@ -35,9 +35,9 @@ def check_config(cfg: Config) -> None:
         if model.get('fpn', True) is None:
             levels = set()
         for name, weight in (model.get('loss_weights') or {}).items():
-            if not weight or name == 'global':
+            if not weight or name == 'loss_global':
                 continue
-            query, _, key = name.partition('_')
+            query, _, key = name[len('loss_'):].partition('_')
             missing = {query, key or query} - levels
             if missing:
                 raise ValueError(f'model.loss_weights.{name} needs FPN level(s) {sorted(missing)}, '

@@ -185,7 +185,7 @@ def test_negative_pool_geometry_matches_the_reference_table():
 
 
 def test_global_only_ablation_has_no_fpn_and_only_the_global_term():
-    model = build(fpn=None, loss_weights={'global': 1.0, 'p4': 0})
+    model = build(fpn=None, loss_weights=dict(loss_global=1.0, loss_p4=0))
     assert model.fpn is None
     losses = model.loss(make_inputs(2), make_samples(2))
     assert set(losses) == {'loss_global', 'acc_global'}
@@ -193,7 +193,7 @@ def test_global_only_ablation_has_no_fpn_and_only_the_global_term():
 
 def test_bad_loss_weight_names_fail_clearly():
     with pytest.raises(ValueError, match='p5'):
-        build(loss_weights={'global': 1.0, 'p5': 1.0})
+        build(loss_weights=dict(loss_global=1.0, loss_p5=1.0))
 
 
 def real_batch(n, size):

@@ -20,5 +20,5 @@ model = dict(
     fpn=dict(type='TopDownFPN', in_channels=(512, 1024, 2048), out_channels=256, norm_cfg=None),
     loss=dict(type='InfoNCELoss', temperature=0.2),
     region_levels=(('p3', 8), ('p4', 16)),
-    loss_weights={'global': 1.0, 'p4': 1.0, 'p3': 1.0, 'p4_p3': 1.0, 'p3_p4': 1.0},
+    loss_weights=dict(loss_global=1.0, loss_p4=1.0, loss_p3=1.0, loss_p4_p3=1.0, loss_p3_p4=1.0),
     gather_negatives=dict(p4=True, p3=False))

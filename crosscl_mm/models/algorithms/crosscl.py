@@ -10,7 +10,8 @@ from crosscl_mm.registry import MODELS
 from crosscl_mm.utils import batch_shuffle, batch_unshuffle, concat_all_gather
 from ..utils import negative_pool_geometry, prroi_pool_1x1
 
-DEFAULT_LOSS_WEIGHTS = {'global': 1.0, 'p4': 1.0, 'p3': 1.0, 'p4_p3': 1.0, 'p3_p4': 1.0}
+DEFAULT_LOSS_WEIGHTS = dict(loss_global=1.0, loss_p4=1.0, loss_p3=1.0, loss_p4_p3=1.0,
+                            loss_p3_p4=1.0)
 
 
 @MODELS.register_module()
@@ -43,9 +44,10 @@ class CrossCL(BaseModel):
             global-only ablation).
         loss: config of the InfoNCE loss shared by all terms.
         region_levels: names and strides of the FPN outputs, lowest first.
-        loss_weights: weight of each term; ``global`` is the MoCo term and
-            a regional term ``a_b`` contrasts level ``a`` queries with level
-            ``b`` keys (``a`` alone means ``a_a``). Terms with weight 0 are not
+        loss_weights: weight of each term, by the name it is logged under:
+            ``loss_global`` is the MoCo term, and a regional term
+            ``loss_a_b`` contrasts level ``a`` queries with level ``b`` keys
+            (``loss_a`` means ``loss_a_a``). Terms with weight 0 are not
             computed.
         gather_negatives: per level, whether region negatives are gathered
             from all ranks (P4 in the reference) or kept local (P3).
@@ -87,9 +89,11 @@ class CrossCL(BaseModel):
         self.loss_weights = {name: float(w) for name, w in loss_weights.items() if w}
         self.region_terms = {}
         for name in self.loss_weights:
-            if name == 'global':
+            if not name.startswith('loss_'):
+                raise ValueError(f'loss_weights keys are loss names such as "loss_p4", got {name!r}')
+            if name == 'loss_global':
                 continue
-            query_level, _, key_level = name.partition('_')
+            query_level, _, key_level = name[len('loss_'):].partition('_')
             key_level = key_level or query_level
             for level in (query_level, key_level):
                 if level not in self.region_strides:
@@ -148,7 +152,7 @@ class CrossCL(BaseModel):
             maps_k = {lvl: batch_unshuffle(m, idx_unshuffle) for lvl, m in maps_k.items()}
 
         losses = {}
-        if 'global' in self.loss_weights:
+        if 'loss_global' in self.loss_weights:
             # The clone keeps the logits' saved negatives intact when the
             # queue is updated in place below.
             losses['loss_global'], losses['acc_global'] = self.loss_module(
@@ -158,9 +162,8 @@ class CrossCL(BaseModel):
         self._dequeue_and_enqueue(k)
 
         for name, weight in self.loss_weights.items():
-            key = f'loss_{name}'
             if weight != 1.0:
-                losses[key] = losses[key] * weight
+                losses[name] = losses[name] * weight
         return losses
 
     def _region_losses(self, maps_q, maps_k, data_samples, img_size) -> Dict[str, Tensor]:
@@ -186,7 +189,7 @@ class CrossCL(BaseModel):
             with torch.no_grad():
                 positive = pool(maps_k, pooled_k, k_lvl, q_lvl, 'key_boxes')
             valid = regions[q_lvl]['valid'].flatten()
-            losses[f'loss_{name}'], losses[f'acc_{name}'] = self.loss_module(
+            losses[name], losses[name.replace('loss_', 'acc_', 1)] = self.loss_module(
                 query, positive, negatives[k_lvl], valid)
         return losses
 
