@@ -94,3 +94,19 @@ def test_resume_restores_queue_pointer_and_momentum_encoder_exactly(photo_dir, t
         assert torch.equal(restored[key], saved[key]), key
     opt_state = runner2.optim_wrapper.optimizer.state_dict()
     assert len(opt_state['state']) > 0  # momentum buffers came back too
+
+
+def test_mmselfsup_densecl_config_two_cpu_processes_then_resume(photo_dir, tmp_path):
+    """mmselfsup's own DenseCL config (inherited with `mmselfsup::`, plus
+    custom_imports of crosscl_mm) trains on 2 CPU processes and resumes."""
+    work_dir = str(tmp_path / 'densecl')
+    config = osp.join(TEST_CONFIGS, 'densecl_r18_tiny.py')
+    options = ['--cfg-options', f'train_dataloader.dataset.data_root={photo_dir}']
+    dist_train(config, work_dir, *options)
+    assert osp.exists(osp.join(work_dir, 'epoch_1.pth'))
+    first = [r for r in scalars(work_dir) if 'loss' in r]
+    assert len(first) == 2 and all(math.isfinite(r['loss']) for r in first)
+    dist_train(config, work_dir, '--resume', *options, 'train_cfg.max_epochs=2')
+    assert osp.exists(osp.join(work_dir, 'epoch_2.pth'))
+    log = '\n'.join(open(p).read() for p in sorted(glob.glob(osp.join(work_dir, '*', '*.log'))))
+    assert 'resumed epoch: 1' in log and 'Epoch(train) [2][2/2]' in log

@@ -25,7 +25,7 @@ fi
 PY="$VENV/bin/python"
 pip_install() { "$PY" -m pip install --disable-pip-version-check --progress-bar off "$@"; }
 
-step "build tools (pip, setuptools<81 for mmcv's pkg_resources, wheel, ninja)"
+step "build tools (pip, setuptools<80 for mmcv's pkg_resources and mim, wheel, ninja)"
 pip_install -q -c "$CONSTRAINTS" "pip>=23" setuptools wheel ninja
 
 if "$PY" -c "import torch, torchvision" 2>/dev/null; then
@@ -53,8 +53,10 @@ step "openmim without the dependencies that would downgrade setuptools"
 pip_install -q -c "$CONSTRAINTS" --no-deps openmim
 pip_install -q -c "$CONSTRAINTS" -r requirements/mim.txt
 
-step "crosscl_mm (editable)"
-pip_install -q --no-deps --no-build-isolation -e .
+step "crosscl_mm (editable, egg-link layout so that mim finds configs and tools in crosscl_mm/.mim)"
+"$PY" -m pip uninstall -y -q crosscl_mm >/dev/null 2>&1 || true
+"$PY" setup.py -q develop --no-deps
+"$PY" -c "import crosscl_mm, os; assert os.path.isdir(os.path.join(os.path.dirname(crosscl_mm.__file__), '.mim', 'configs'))"
 
 step "checking the environment"
 "$PY" - <<'PY'

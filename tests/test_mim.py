@@ -1,0 +1,30 @@
+"""`mim train crosscl_mm CONFIG` and `mim train mmselfsup CONFIG`, run from
+another directory so that mim has to find the package's tools itself."""
+import glob
+import json
+import os.path as osp
+import shutil
+import sys
+
+import pytest
+
+from conftest import TEST_CONFIGS, run
+
+MIM = osp.join(osp.dirname(sys.executable), 'mim')
+
+
+@pytest.mark.parametrize('package', ['crosscl_mm', 'mmselfsup'])
+def test_mim_train(package, photo_dir, tmp_path):
+    if not osp.exists(MIM):
+        pytest.fail(f'mim is not installed beside {sys.executable}')
+    work_dir = str(tmp_path / package)
+    proc = run([MIM, 'train', package, osp.join(TEST_CONFIGS, 'crosscl_r18_tiny.py'),
+                '--work-dir', work_dir, '--cfg-options',
+                f'train_dataloader.dataset.data_root={photo_dir}'], cwd=str(tmp_path), timeout=900)
+    script = f'{package}/.mim/tools/train.py' if package == 'crosscl_mm' else 'mmselfsup'
+    assert 'Training command is' in proc.stdout and script in proc.stdout
+    assert osp.exists(osp.join(work_dir, 'epoch_1.pth'))
+    records = []
+    for path in glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')):
+        records += [json.loads(l) for l in open(path) if 'loss_p3_p4' in l]
+    assert len(records) == 4
