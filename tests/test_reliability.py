@@ -58,7 +58,7 @@ def test_decoding_modes(messy_folder):
     assert decode_rgb(str(messy_folder / 'exif.jpg')).shape == (90, 45, 3)  # transposed
 
 
-def test_broken_files_are_skipped_with_a_count_and_a_limit(messy_folder, caplog):
+def test_broken_files_are_skipped_with_a_count_and_a_limit(messy_folder):
     pipeline = [dict(type='LoadImageRGB'),
                 dict(type='PairedRandomResizedCrop', size=64),
                 dict(type='SlidingWindowRegions'),
