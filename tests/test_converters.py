@@ -251,3 +251,50 @@ def test_junk_and_malicious_inputs_are_refused(tmp_path):
     proc = convert(str(other), str(out), '--to', 'mmdet')
     assert proc.returncode == 2 and 'not a CrossCL checkpoint' in proc.stderr
     assert not out.exists()
+
+
+def test_mask_rcnn_finetunes_and_evaluates_on_generated_data(crosscl_checkpoint, tmp_path):
+    """Convert, then fine-tune mmdet's Mask R-CNN R50-FPN from it on the
+    generated shapes-on-photos COCO data, and evaluate with pycocotools."""
+    import glob
+    import json
+    from mmengine.config import Config
+    from crosscl_mm.datasets.shapes_on_photos import make_shapes_on_photos
+    from crosscl_mm.utils.sample_photos import skimage_photo_paths
+
+    _, path = crosscl_checkpoint
+    converted = str(tmp_path / 'crosscl_mmdet.pth')
+    assert convert(path, converted, '--to', 'mmdet', '--with-fpn').returncode == 0
+    data = str(tmp_path / 'shapes')
+    anns = make_shapes_on_photos(data, skimage_photo_paths()[:4], num_train=4, num_val=2)
+    with open(anns['train']) as f:
+        train = json.load(f)
+    assert len(train['images']) == 4 and len(train['annotations']) >= 4
+    assert all(a['area'] > 0 and len(a['segmentation'][0]) >= 6 for a in train['annotations'])
+
+    cfg = Config.fromfile(osp.join(REPO, 'configs/demo/mask-rcnn_r50-fpn_demo_shapes.py'))
+    for loader in (cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader):
+        loader.dataset.data_root = data + '/'
+        loader.num_workers = 0
+        loader.persistent_workers = False
+    cfg.val_evaluator.ann_file = cfg.test_evaluator.ann_file = anns['val']
+    cfg.train_cfg.max_epochs = cfg.train_cfg.val_interval = 1
+    cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=True)]
+    cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=converted, prefix='backbone.')
+    cfg.model.neck.init_cfg = [dict(type='Xavier', layer='Conv2d', distribution='uniform'),
+                               dict(type='Pretrained', checkpoint=converted, prefix='neck.')]
+    cfg_path = str(tmp_path / 'finetune.py')
+    cfg.dump(cfg_path)
+    work_dir = str(tmp_path / 'finetune')
+    proc = run(python_cmd('tools/train.py', cfg_path, '--work-dir', work_dir), timeout=1200)
+    log = '\n'.join(open(p).read() for p in glob.glob(osp.join(work_dir, '*', '*.log')))
+    for name in ('backbone.layer4.2.conv3.weight', 'neck.lateral_convs.3.conv.weight',
+                 'neck.fpn_convs.1.conv.weight'):
+        block = log[log.index(name + ' - torch.Size'):][:400]
+        assert 'PretrainedInit: load from ' + converted in block, block
+    assert 'Epoch(train) [1][2/2]' in log
+    assert 'Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all' in proc.stdout  # pycocotools
+    records = [json.loads(l) for p in glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))
+               for l in open(p)]
+    final = [r for r in records if 'coco/bbox_mAP' in r]
+    assert final and 0 <= final[-1]['coco/bbox_mAP'] <= 1 and 'coco/segm_mAP' in final[-1]

@@ -68,6 +68,11 @@ def main():
 
     # Refuse a broken config before any process group or data scan starts.
     check_config(cfg)
+    loader = cfg.get('train_dataloader') or {}
+    if loader.get('num_workers', 1) == 0 and loader.get('persistent_workers', False):
+        # torch refuses persistent workers without workers; `num_workers=0`
+        # from the command line should just work.
+        loader['persistent_workers'] = False
 
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else \
         crosscl_mm.registry.RUNNERS.build(cfg)

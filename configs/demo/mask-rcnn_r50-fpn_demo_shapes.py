@@ -8,7 +8,7 @@ classes = ('circle', 'rectangle', 'triangle')
 norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
     backbone=dict(norm_cfg=norm_cfg, init_cfg=None),
-    neck=dict(norm_cfg=norm_cfg, init_cfg=dict(type='Xavier', layer='Conv2d',
+    neck=dict(norm_cfg=norm_cfg, init_cfg=dict(_delete_=True, type='Xavier', layer='Conv2d',
                                                distribution='uniform')),
     rpn_head=dict(anchor_generator=dict(scales=[4])),
     roi_head=dict(

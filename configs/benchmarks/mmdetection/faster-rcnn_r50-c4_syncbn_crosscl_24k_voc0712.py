@@ -28,3 +28,7 @@ param_scheduler = [
          gamma=0.1)
 ]
 default_hooks = dict(checkpoint=dict(by_epoch=False, interval=4000))
+# AP (IoU 0.50:0.95), AP50 and AP75, as the seed benchmarks report them.
+val_evaluator = dict(type='VOCMetric', metric='mAP', eval_mode='area',
+                     iou_thrs=[0.5 + 0.05 * i for i in range(10)])
+test_evaluator = val_evaluator

@@ -1,0 +1,70 @@
+"""Run the VOC07+12 Faster R-CNN C4 benchmark N times with different seeds and
+report mean ± std of AP50, AP and AP75 (the seed benchmark recommends 5).
+
+    python tools/benchmarks/mmdetection/voc_trials.py CKPT --gpus 8 --trials 5 \
+        [--work-root work_dirs/benchmarks/voc] [--collect-only]
+
+Each trial runs dist_train_voc.sh with SEED=i; results are read back from each
+trial's scalars.json (the last validation of the run), so --collect-only
+summarises finished trials without training.
+"""
+import argparse
+import glob
+import json
+import os
+import os.path as osp
+import statistics
+import subprocess
+import sys
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+METRICS = {'AP50': 'pascal_voc/AP50', 'AP': 'pascal_voc/mAP', 'AP75': 'pascal_voc/AP75'}
+
+
+def last_validation(work_dir):
+    records = []
+    for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
+        with open(path) as f:
+            records += [json.loads(line) for line in f if line.strip()]
+    found = [r for r in records if any(k in r for k in METRICS.values())]
+    return found[-1] if found else None
+
+
+def summarise(results):
+    lines = ['| metric | mean | std | trials |', '| --- | --- | --- | --- |']
+    for name, key in METRICS.items():
+        values = [r[key] * (100 if r[key] <= 1 else 1) for r in results if key in r]
+        if not values:
+            continue
+        std = statistics.stdev(values) if len(values) > 1 else 0.0
+        lines.append(f'| {name} | {statistics.mean(values):.2f} | {std:.2f} | {len(values)} |')
+    return '\n'.join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('checkpoint')
+    parser.add_argument('--gpus', type=int, default=8)
+    parser.add_argument('--trials', type=int, default=5)
+    parser.add_argument('--work-root', default='work_dirs/benchmarks/voc')
+    parser.add_argument('--collect-only', action='store_true')
+    args, extra = parser.parse_known_args()
+    results = []
+    for seed in range(args.trials):
+        work_dir = osp.join(args.work_root, f'seed{seed}')
+        if not args.collect_only:
+            env = dict(os.environ, SEED=str(seed), WORK_DIR=work_dir, PORT=str(29500 + seed))
+            subprocess.run(['bash', osp.join(REPO, 'tools/benchmarks/mmdetection/dist_train_voc.sh'),
+                            args.checkpoint, str(args.gpus), *extra], cwd=REPO, env=env, check=True)
+        result = last_validation(work_dir)
+        if result is None:
+            print(f'seed {seed}: no validation results in {work_dir}', file=sys.stderr)
+            continue
+        results.append(result)
+    if not results:
+        sys.exit('no finished trials')
+    print(summarise(results))
+
+
+if __name__ == '__main__':
+    main()
