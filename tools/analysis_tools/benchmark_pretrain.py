@@ -44,7 +44,7 @@ def model_and_pipeline_cfg(algo, img_size):
         return cfg.model, pipeline, 'crosscl_mm'
     name = dict(mocov2='mocov2/mocov2_resnet50_8xb32-coslr-200e_in1k.py',
                 densecl='densecl/densecl_resnet50_8xb32-coslr-200e_in1k.py')[algo]
-    cfg = Config.fromfile(f'mmselfsup::selfsup/{name}')
+    cfg = Config.fromstring(f"_base_ = 'mmselfsup::selfsup/{name}'", file_format='.py')
     pipeline = cfg.train_dataloader.dataset.pipeline
     for t in pipeline:
         if t.type == 'MultiView':
