@@ -88,3 +88,16 @@ def export_to_scope(scope: str) -> bool:
             if name not in theirs.module_dict:
                 theirs.register_module(name=name, module=obj)
     return True
+
+
+def enable_package_configs() -> None:
+    """Let configs inherit ours as ``_base_ = 'crosscl_mm::<path>'``.
+
+    mmengine resolves ``package::path`` only for packages in its
+    ``MODULE2PACKAGE`` table; the configs themselves ship in
+    ``crosscl_mm/.mim/configs``. The config must be parsed after
+    ``import crosscl_mm``, which ``tools/train.py`` and ``mim train
+    crosscl_mm`` do.
+    """
+    from mmengine.config.utils import MODULE2PACKAGE
+    MODULE2PACKAGE.setdefault('crosscl_mm', 'crosscl_mm')

@@ -72,3 +72,18 @@ def test_bad_config_fails_fast_naming_the_field(tmp_path):
                           'model.loss_weights.loss_p5=1.0'), check=False)
     assert proc.returncode != 0 and 'model.loss_weights.loss_p5' in proc.stderr
     assert time.time() - start < 120
+
+
+def test_user_config_inherits_ours_by_package_name():
+    from mmengine.config import Config
+    cfg = Config.fromstring(
+        "_base_ = ['crosscl_mm::benchmarks/mmdetection/"
+        "mask-rcnn_r50-fpn_syncbn-all_crosscl-fpn_1x_coco.py']\n"
+        "model = dict(backbone=dict(init_cfg=dict(checkpoint='mine.pth')),\n"
+        "             roi_head=dict(bbox_head=dict(num_classes=20)))\n", file_format='.py')
+    assert cfg.model.backbone.init_cfg == dict(type='Pretrained', checkpoint='mine.pth',
+                                               prefix='backbone.')
+    assert cfg.model.roi_head.bbox_head.type == 'Shared4Conv1FCBBoxHead'
+    assert cfg.model.roi_head.bbox_head.num_classes == 20
+    assert cfg.optim_wrapper.optimizer.weight_decay == 2.5e-5
+    assert cfg.model.backbone.norm_cfg.type == 'SyncBN' and cfg.model.backbone.frozen_stages == -1
