@@ -123,24 +123,16 @@ def official_state_dict(model, fpn_bn=False):
         sd[prefix + 'fc.0.bias'] = model.neck.mlp[0].bias
         sd[prefix + 'fc.2.weight'] = model.neck.mlp[2].weight
         sd[prefix + 'fc.2.bias'] = model.neck.mlp[2].bias
-        for i, lvl in enumerate((3, 4, 5)):
-            conv = model.fpn.lateral_convs[i]
-            if fpn_bn:
-                sd[f'{prefix}fpn_lateral{lvl}.0.weight'] = conv.conv.weight
+        levels = [('fpn_lateral', lvl, model.fpn.lateral_convs[i]) for i, lvl in enumerate((3, 4, 5))]
+        levels += [('fpn_output', lvl, model.fpn.fpn_convs[i]) for i, lvl in enumerate((3, 4))]
+        for kind, lvl, conv in levels:
+            if fpn_bn:  # nn.Sequential(conv, norm)
+                sd[f'{prefix}{kind}{lvl}.0.weight'] = conv.conv.weight
                 for key, value in conv.norm.state_dict().items():
-                    sd[f'{prefix}fpn_lateral{lvl}.1.{key}'] = value
+                    sd[f'{prefix}{kind}{lvl}.1.{key}'] = value
             else:
-                sd[f'{prefix}fpn_lateral{lvl}.weight'] = conv.conv.weight
-                sd[f'{prefix}fpn_lateral{lvl}.bias'] = conv.conv.bias
-        for i, lvl in enumerate((3, 4)):
-            conv = model.fpn.fpn_convs[i]
-            if fpn_bn:
-                sd[f'{prefix}fpn_output{lvl}.0.weight'] = conv.conv.weight
-                for key, value in conv.norm.state_dict().items():
-                    sd[f'{prefix}fpn_output{lvl}.1.{key}'] = value
-            else:
-                sd[f'{prefix}fpn_output{lvl}.weight'] = conv.conv.weight
-                sd[f'{prefix}fpn_output{lvl}.bias'] = conv.conv.bias
+                sd[f'{prefix}{kind}{lvl}.weight'] = conv.conv.weight
+                sd[f'{prefix}{kind}{lvl}.bias'] = conv.conv.bias
     sd['module.queue'] = torch.randn(128, 16)
     sd['module.queue_ptr'] = torch.zeros(1, dtype=torch.long)
     return sd

@@ -129,26 +129,40 @@ def _read_crosscl_mm(state, path):
     return EncoderWeights('crosscl_mm', backbone, fpn, dropped)
 
 
-def _mmdet_names(w: EncoderWeights, with_fpn: bool):
+def _rename(w: EncoderWeights, backbone_name, fpn_name=None):
+    """Rename the backbone with ``backbone_name(key)`` and each FPN tensor with
+    ``fpn_name(kind, level, part, key)``; ``fpn_name=None`` drops the FPN."""
     out, renamed = OrderedDict(), []
     for key, value in w.backbone.items():
-        out['backbone.' + key] = value  # mmdet's ResNet uses torchvision's names
-        renamed.append((key, 'backbone.' + key))
+        dst = backbone_name(key)
+        out[dst] = value
+        renamed.append((key, dst))
     dropped = list(w.dropped)
-    not_pretrained = ['mmdet FPN level 0 (C2) lateral and output convs',
-                      'FPN output conv of C5 (CrossCL has none)', 'RPN and RoI heads']
     for (kind, level), parts in sorted(w.fpn.items()):
-        # mmdet FPN with start_level 0 indexes C2..C5 as 0..3
-        group = 'lateral_convs' if kind == 'lateral' else 'fpn_convs'
         for part, tensors in parts.items():
             for key, value in tensors.items():
                 src = f'fpn_{kind}{level}.{part}.{key}'
-                if not with_fpn:
+                if fpn_name is None:
                     dropped.append(src)
                     continue
-                dst = f'neck.{group}.{level - 2}.{"conv" if part == "conv" else "bn"}.{key}'
+                dst = fpn_name(kind, level, part, key)
                 out[dst] = value
                 renamed.append((src, dst))
+    return out, renamed, dropped
+
+
+def _mmdet_fpn_name(kind, level, part, key):
+    # mmdet's FPN with start_level 0 indexes C2..C5 as 0..3; ConvModule names its norm 'bn'.
+    group = 'lateral_convs' if kind == 'lateral' else 'fpn_convs'
+    return f'neck.{group}.{level - 2}.{"conv" if part == "conv" else "bn"}.{key}'
+
+
+def _mmdet_names(w: EncoderWeights, with_fpn: bool):
+    # mmdet's ResNet uses torchvision's names.
+    out, renamed, dropped = _rename(w, lambda key: 'backbone.' + key,
+                                    _mmdet_fpn_name if with_fpn else None)
+    not_pretrained = ['mmdet FPN level 0 (C2) lateral and output convs',
+                      'FPN output conv of C5 (CrossCL has none)', 'RPN and RoI heads']
     if not with_fpn:
         not_pretrained.insert(0, 'the whole FPN (use --with-fpn to export it)')
     return out, renamed, dropped, not_pretrained
@@ -164,33 +178,22 @@ def _detectron2_backbone_name(key: str) -> str:
     return key.replace('downsample.0', 'shortcut').replace('downsample.1', 'shortcut.norm')
 
 
+def _detectron2_fpn_name(kind, level, part, key):
+    # detectron2's FPN: fpn_lateral3.weight, and with a norm fpn_lateral3.norm.*
+    return f'backbone.fpn_{kind}{level}.' + (key if part == 'conv' else f'norm.{key}')
+
+
 def _detectron2_names(w: EncoderWeights, with_fpn: bool):
-    out, renamed = OrderedDict(), []
-    for key, value in w.backbone.items():
-        dst = _detectron2_backbone_name(key)
-        out[dst] = value
-        renamed.append((key, dst))
-    dropped = list(w.dropped)
-    for (kind, level), parts in sorted(w.fpn.items()):
-        for part, tensors in parts.items():
-            for key, value in tensors.items():
-                src = f'fpn_{kind}{level}.{part}.{key}'
-                if not with_fpn:
-                    dropped.append(src)
-                    continue
-                # detectron2's FPN: fpn_lateral3.weight, and with a norm fpn_lateral3.norm.*
-                dst = f'backbone.fpn_{kind}{level}.' + (key if part == 'conv' else f'norm.{key}')
-                out[dst] = value
-                renamed.append((src, dst))
+    out, renamed, dropped = _rename(w, _detectron2_backbone_name,
+                                    _detectron2_fpn_name if with_fpn else None)
     not_pretrained = ['fpn_lateral2/fpn_output2 and fpn_output5 (CrossCL has none)',
                       'RPN and RoI heads']
     return out, renamed, dropped, not_pretrained
 
 
 def _torchvision_names(w: EncoderWeights, with_fpn: bool):
-    dropped = list(w.dropped) + [f'fpn_{k}{lvl}' for (k, lvl) in sorted(w.fpn)]
-    out = OrderedDict((k, v) for k, v in w.backbone.items())
-    return out, [(k, k) for k in out], dropped, ['fc (the classifier)']
+    out, renamed, dropped = _rename(w, lambda key: key)
+    return out, renamed, dropped, ['fc (the classifier)']
 
 
 TARGETS = dict(mmdet=_mmdet_names, detectron2=_detectron2_names, torchvision=_torchvision_names)
