@@ -122,3 +122,17 @@ def test_sigkill_after_first_checkpoint_then_resume(photo_dir, tmp_path):
     env['PORT'] = str(free_port())
     run(['bash', 'tools/dist_train.sh', config, '2', *args, '--resume'], env=env, timeout=1500)
     assert osp.exists(osp.join(work_dir, 'epoch_4.pth'))
+
+
+def test_one_failing_rank_ends_the_job_promptly(photo_dir, tmp_path):
+    config = osp.join(TEST_CONFIGS, 'crosscl_r18_tiny_fault.py')
+    env = dict(PORT=str(free_port()), PYTHON=sys.executable, OMP_NUM_THREADS='1',
+               PYTHONPATH=osp.join(REPO, 'tests', 'plugins'))
+    start = time.time()
+    proc = run(['bash', 'tools/dist_train.sh', config, '2', '--work-dir', str(tmp_path / 'fault'),
+                '--cfg-options', f'train_dataloader.dataset.data_root={photo_dir}'],
+               env=env, check=False, timeout=600)
+    elapsed = time.time() - start
+    assert proc.returncode != 0
+    assert 'injected failure on rank 1' in proc.stdout + proc.stderr
+    assert elapsed < 180, elapsed
