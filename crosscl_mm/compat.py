@@ -63,10 +63,12 @@ def fix_cpu_distributed() -> bool:
     mmengine 0.10.7's ``_init_dist_pytorch`` calls ``torch.cuda.set_device``
     unconditionally and uses the configured backend (``nccl`` in every
     OpenMMLab config), and the Runner wraps the model in DDP with
-    ``device_ids=[LOCAL_RANK]``, which DDP refuses for a CPU module
-    (upstream: open-mmlab/mmengine#1412, CPU training with the pytorch
-    launcher). Without CUDA the process group is initialised with gloo and the
-    CPU module is wrapped without ``device_ids``; with CUDA nothing changes.
+    ``device_ids=[LOCAL_RANK]``, which DDP refuses for a CPU module (we found
+    no mmengine issue for it; the DDP error is the one in pytorch/pytorch#46821
+    and facebookresearch/detectron2#5146). Without CUDA the process group is
+    initialised with gloo, the CPU module is wrapped without ``device_ids``, and
+    SyncBatchNorm (no CPU kernel) becomes per-process BatchNorm; with CUDA
+    nothing changes.
     """
     import mmengine.dist.utils as dist_utils
     from mmengine.model import MMDistributedDataParallel
@@ -96,6 +98,15 @@ def fix_cpu_distributed() -> bool:
             on_cpu = bool(params) and all(p.device.type == 'cpu' for p in params)
             if on_cpu and kwargs.get('device_ids') is not None:
                 kwargs['device_ids'] = None  # DDP: device_ids must be None for CPU modules
+            if on_cpu and any(isinstance(m, torch.nn.SyncBatchNorm) for m in module.modules()):
+                # SyncBatchNorm has no CPU kernel ("SyncBatchNorm expected input tensor
+                # to be on GPU"): CPU runs normalise per process instead.
+                from mmengine.logging import print_log
+                from mmengine.model import revert_sync_batchnorm
+                print_log('crosscl_mm.compat: SyncBatchNorm -> BatchNorm for a CPU '
+                          'distributed run (statistics are per process)', logger='current',
+                          level=30)
+                module = revert_sync_batchnorm(module)
             ddp_init(self, module, detect_anomalous_params=detect_anomalous_params, **kwargs)
 
         __init__._crosscl_mm_patched = True

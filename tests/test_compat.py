@@ -37,6 +37,9 @@ CPU_DIST_SNIPPET = """
     print('backend', torch.distributed.get_backend(), 'world', get_world_size())
     ddp = MMDistributedDataParallel(module=torch.nn.Linear(2, 2), device_ids=[0])
     print('wrapped', type(ddp).__name__, ddp.device_ids)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), torch.nn.SyncBatchNorm(4))
+    out = MMDistributedDataParallel(module=net, device_ids=[0])(torch.randn(2, 3, 4, 4))
+    print('syncbn forward', tuple(out.shape))
 """
 
 
@@ -49,6 +52,7 @@ def test_cpu_distributed():
     assert fixed.returncode == 0, fixed.stderr
     assert 'backend gloo world 1' in fixed.stdout
     assert 'wrapped MMDistributedDataParallel None' in fixed.stdout
+    assert 'syncbn forward (2, 4, 4, 4)' in fixed.stdout
 
 
 WEIGHTS_ONLY_SNIPPET = """

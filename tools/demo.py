@@ -55,11 +55,15 @@ def last_scalars(work_dir, keys):
 
 
 def pretrain(config, work_dir, photos, epochs):
+    ckpt = osp.join(work_dir, f'epoch_{epochs}.pth')
+    if osp.exists(ckpt):  # a finished run in this work dir: reuse it
+        print(f'    reusing {ckpt}')
+        return ckpt
     run([sys.executable, 'tools/train.py', config, '--work-dir', work_dir, '--cfg-options',
          f'train_dataloader.dataset.data_root={photos}', f'train_cfg.max_epochs={epochs}',
          f'param_scheduler.0.T_max={epochs}', f'param_scheduler.0.end={epochs}'],
         osp.join(work_dir + '.log'))
-    return osp.join(work_dir, f'epoch_{epochs}.pth')
+    return ckpt
 
 
 def finetune_config(work_root, name, shapes_dir, pretrained, with_fpn, epochs):
@@ -91,7 +95,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument('--pretrain-epochs', type=int, default=6)
-    parser.add_argument('--finetune-epochs', type=int, default=6)
+    parser.add_argument('--finetune-epochs', type=int, default=4)
     parser.add_argument('--quick', action='store_true', help='1 epoch each, for a smoke test')
     args = parser.parse_args()
     if args.quick:
@@ -109,7 +113,7 @@ def main():
 
     step('2/6 generated COCO instances: shapes with masks on photo crops -> ' + work + '/shapes')
     shapes = osp.join(work, 'shapes')
-    anns = make_shapes_on_photos(shapes, skimage_photo_paths(), num_train=48, num_val=16)
+    anns = make_shapes_on_photos(shapes, skimage_photo_paths(), num_train=32, num_val=16)
     for split, path in anns.items():
         with open(path) as f:
             data = json.load(f)
