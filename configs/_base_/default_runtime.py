@@ -22,8 +22,9 @@ log_processor = dict(
     window_size=10,
     custom_cfg=[dict(data_src='', method='mean', window_size='global')])
 
+# For TensorBoard as well, add dict(type='TensorboardVisBackend') to this list
+# (tensorboard is installed with the environment).
 vis_backends = [dict(type='LocalVisBackend')]
-# Set use_tensorboard=True (e.g. --cfg-options use_tensorboard=True) for TensorBoard too.
 visualizer = dict(type='Visualizer', vis_backends=vis_backends, name='visualizer')
 
 log_level = 'INFO'
