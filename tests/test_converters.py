@@ -289,7 +289,6 @@ def test_mask_rcnn_finetunes_and_evaluates_on_generated_data(crosscl_checkpoint,
         assert 'PretrainedInit: load from ' + converted in block, block
     assert 'Epoch(train) [1][2/2]' in log
     assert 'Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all' in proc.stdout  # pycocotools
-    records = [json.loads(l) for p in glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))
-               for l in open(p)]
-    final = [r for r in records if 'coco/bbox_mAP' in r]
+    from crosscl_mm.utils.work_dir import read_scalars
+    final = [r for r in read_scalars(work_dir) if 'coco/bbox_mAP' in r]
     assert final and 0 <= final[-1]['coco/bbox_mAP'] <= 1 and 'coco/segm_mAP' in final[-1]

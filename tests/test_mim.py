@@ -1,14 +1,12 @@
 """`mim train crosscl_mm CONFIG` and `mim train mmselfsup CONFIG`, run from
 another directory so that mim has to find the package's tools itself."""
-import glob
-import json
 import os.path as osp
-import shutil
 import sys
 
 import pytest
 
 from conftest import TEST_CONFIGS, run
+from crosscl_mm.utils.work_dir import read_scalars
 
 MIM = osp.join(osp.dirname(sys.executable), 'mim')
 
@@ -24,7 +22,5 @@ def test_mim_train(package, photo_dir, tmp_path):
     script = f'{package}/.mim/tools/train.py' if package == 'crosscl_mm' else 'mmselfsup'
     assert 'Training command is' in proc.stdout and script in proc.stdout
     assert osp.exists(osp.join(work_dir, 'epoch_1.pth'))
-    records = []
-    for path in glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')):
-        records += [json.loads(l) for l in open(path) if 'loss_p3_p4' in l]
+    records = [r for r in read_scalars(work_dir) if 'loss_p3_p4' in r]
     assert len(records) == 4

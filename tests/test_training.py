@@ -1,26 +1,16 @@
 """Real training runs on real photos: one process through tools/train.py, two
 CPU processes over gloo through tools/dist_train.sh, and resume."""
 import glob
-import json
 import math
-import os
 import os.path as osp
 
 import pytest
 import torch
 
-from conftest import REPO, TEST_CONFIGS, free_port, python_cmd, run
+from conftest import TEST_CONFIGS, free_port, python_cmd, run
+from crosscl_mm.utils.work_dir import read_scalars as scalars
 
 LOSSES = ('loss_global', 'loss_p4', 'loss_p3', 'loss_p4_p3', 'loss_p3_p4')
-
-
-def scalars(work_dir):
-    """Per-iteration records of the run's LocalVisBackend, oldest run first."""
-    records = []
-    for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
-        with open(path) as f:
-            records += [json.loads(line) for line in f if line.strip()]
-    return records
 
 
 def cfg_options(photo_dir, *extra):
@@ -51,7 +41,7 @@ def test_single_process_train_logs_five_finite_losses(photo_dir, tmp_path):
 def test_two_cpu_processes_then_resume(photo_dir, tmp_path):
     work_dir = str(tmp_path / 'dist')
     config = osp.join(TEST_CONFIGS, 'crosscl_r18_tiny.py')
-    out = dist_train(config, work_dir, *cfg_options(photo_dir))
+    dist_train(config, work_dir, *cfg_options(photo_dir))
     assert osp.exists(osp.join(work_dir, 'epoch_1.pth'))
     log = '\n'.join(open(p).read() for p in glob.glob(osp.join(work_dir, '*', '*.log')))
     assert 'Distributed training: True' in log and 'GPU number: 2' in log, log[:3000]
@@ -59,7 +49,7 @@ def test_two_cpu_processes_then_resume(photo_dir, tmp_path):
     assert len(first) == 2  # 8 photos / (2 ranks x batch 2)
     assert all(math.isfinite(r[n]) for r in first for n in LOSSES)
 
-    out = dist_train(config, work_dir, '--resume', *cfg_options(photo_dir, 'train_cfg.max_epochs=2'))
+    dist_train(config, work_dir, '--resume', *cfg_options(photo_dir, 'train_cfg.max_epochs=2'))
     assert osp.exists(osp.join(work_dir, 'epoch_2.pth'))
     log = '\n'.join(open(p).read() for p in sorted(glob.glob(osp.join(work_dir, '*', '*.log'))))
     assert 'resumed epoch: 1' in log

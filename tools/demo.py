@@ -15,7 +15,6 @@
 Every file goes under --work-dir; each step prints what it runs.
 """
 import argparse
-import glob
 import json
 import os
 import os.path as osp
@@ -46,11 +45,8 @@ def run(cmd, log_path):
 
 
 def last_scalars(work_dir, keys):
-    records = []
-    for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
-        with open(path) as f:
-            records += [json.loads(line) for line in f if line.strip()]
-    found = [r for r in records if all(k in r for k in keys)]
+    from crosscl_mm.utils.work_dir import read_scalars
+    found = [r for r in read_scalars(work_dir) if all(k in r for k in keys)]
     return found[-1] if found else {}
 
 

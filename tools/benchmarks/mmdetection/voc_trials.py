@@ -9,8 +9,6 @@ trial's scalars.json (the last validation of the run), so --collect-only
 summarises finished trials without training.
 """
 import argparse
-import glob
-import json
 import os
 import os.path as osp
 import statistics
@@ -22,11 +20,8 @@ METRICS = {'AP50': 'pascal_voc/AP50', 'AP': 'pascal_voc/mAP', 'AP75': 'pascal_vo
 
 
 def last_validation(work_dir):
-    records = []
-    for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
-        with open(path) as f:
-            records += [json.loads(line) for line in f if line.strip()]
-    found = [r for r in records if any(k in r for k in METRICS.values())]
+    from crosscl_mm.utils.work_dir import read_scalars
+    found = [r for r in read_scalars(work_dir) if any(k in r for k in METRICS.values())]
     return found[-1] if found else None
 
 
