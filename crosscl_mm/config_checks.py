@@ -5,6 +5,8 @@ import os.path as osp
 
 from mmengine.config import Config
 
+from crosscl_mm.models.algorithms.crosscl import region_term_levels
+
 
 def _type_name(cfg) -> str:
     t = cfg.get('type', '') if isinstance(cfg, dict) else ''
@@ -35,10 +37,10 @@ def check_config(cfg: Config) -> None:
         if model.get('fpn', True) is None:
             levels = set()
         for name, weight in (model.get('loss_weights') or {}).items():
-            if not weight or name == 'loss_global':
+            term = region_term_levels(name) if weight else None
+            if term is None:
                 continue
-            query, _, key = name[len('loss_'):].partition('_')
-            missing = {query, key or query} - levels
+            missing = set(term) - levels
             if missing:
                 raise ValueError(f'model.loss_weights.{name} needs FPN level(s) {sorted(missing)}, '
                                  f'but model.region_levels has {sorted(levels) or "none"}')

@@ -14,6 +14,18 @@ DEFAULT_LOSS_WEIGHTS = dict(loss_global=1.0, loss_p4=1.0, loss_p3=1.0, loss_p4_p
                             loss_p3_p4=1.0)
 
 
+def region_term_levels(name: str) -> Optional[Tuple[str, str]]:
+    """The (query level, key level) of a loss term named as it is logged:
+    ``loss_p4_p3`` -> ``('p4', 'p3')``, ``loss_p4`` -> ``('p4', 'p4')``, and
+    ``None`` for the global term ``loss_global``."""
+    if not name.startswith('loss_'):
+        raise ValueError(f'loss_weights keys are loss names such as "loss_p4", got {name!r}')
+    if name == 'loss_global':
+        return None
+    query_level, _, key_level = name[len('loss_'):].partition('_')
+    return query_level, key_level or query_level
+
+
 @MODELS.register_module()
 class CrossCL(BaseModel):
     """CrossCL: self-supervised cross-stage regional contrastive learning.
@@ -89,18 +101,15 @@ class CrossCL(BaseModel):
         self.loss_weights = {name: float(w) for name, w in loss_weights.items() if w}
         self.region_terms = {}
         for name in self.loss_weights:
-            if not name.startswith('loss_'):
-                raise ValueError(f'loss_weights keys are loss names such as "loss_p4", got {name!r}')
-            if name == 'loss_global':
+            levels = region_term_levels(name)
+            if levels is None:
                 continue
-            query_level, _, key_level = name[len('loss_'):].partition('_')
-            key_level = key_level or query_level
-            for level in (query_level, key_level):
+            for level in levels:
                 if level not in self.region_strides:
                     raise ValueError(
                         f'loss_weights[{name!r}] needs FPN level {level!r}, but the model has '
                         f'{sorted(self.region_strides) or "no FPN"}')
-            self.region_terms[name] = (query_level, key_level)
+            self.region_terms[name] = levels
         self.gather_negatives = dict(gather_negatives)
         self.neg_pool = tuple(neg_pool) if neg_pool is not None else None
 
