@@ -5,12 +5,11 @@ from .version import __version__
 compat.apply_all()
 
 from . import datasets, engine, models  # noqa: E402,F401  (registers components)
-from .registry import enable_package_configs  # noqa: E402
+from .registry import enable_package_configs, export_to_scope  # noqa: E402
 
 # `_base_ = 'crosscl_mm::benchmarks/...'` in users' configs (mmengine only
 # resolves packages it knows by name).
 enable_package_configs()
-from .registry import export_to_scope  # noqa: E402
 
 # Let mmselfsup- or mmpretrain-scoped configs build our components by name.
 EXPORTED_SCOPES = [scope for scope in ('mmselfsup', 'mmpretrain') if export_to_scope(scope)]

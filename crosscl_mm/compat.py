@@ -224,7 +224,7 @@ def fix_atomic_local_writes() -> bool:
     put, put_text = LocalBackend.put, LocalBackend.put_text
     if 'os.replace' in inspect.getsource(put) or getattr(put, '_crosscl_mm_patched', False):
         return _record('atomic_local_writes', False)
-    from crosscl_mm.converters.checkpoint_io import save_atomically
+    from crosscl_mm.utils.files import save_atomically
 
     @functools.wraps(put)
     def atomic_put(self, obj, filepath):

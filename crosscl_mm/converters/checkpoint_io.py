@@ -1,9 +1,7 @@
-"""Loading checkpoints without executing code, and writing files atomically."""
-import os
+"""Loading checkpoints without executing code."""
 import os.path as osp
 import pickle
-import tempfile
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -35,22 +33,3 @@ def load_checkpoint_safely(path: str) -> Any:
     except Exception as exc:  # torch raises many types for files that are not checkpoints
         raise CheckpointError(f'{path}: not a PyTorch checkpoint ({type(exc).__name__}: '
                               f'{str(exc)[:200]})') from None
-
-
-def save_atomically(path: str, write: Callable[[Any], None]) -> None:
-    """Call ``write(fileobj)`` on a temporary file beside ``path``, then rename
-    it over ``path``: readers never see a partial file, and a failure leaves
-    no output behind."""
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.' + osp.basename(path) + '.', suffix='.partial', dir=folder)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
