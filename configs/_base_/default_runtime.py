@@ -22,8 +22,9 @@ log_processor = dict(
     window_size=10,
     custom_cfg=[dict(data_src='', method='mean', window_size='global')])
 
-# For TensorBoard as well, add dict(type='TensorboardVisBackend') to this list
-# (tensorboard is installed with the environment).
+# TensorBoard as well: name '_base_/tensorboard.py' in place of this file in a config's
+# _base_ list (it inherits this file and adds TensorboardVisBackend; see there why a base
+# file is the switch). tensorboard is installed with the environment.
 vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(type='Visualizer', vis_backends=vis_backends, name='visualizer')
 
