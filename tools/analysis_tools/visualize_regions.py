@@ -21,12 +21,15 @@ VALID, INVALID, QUERY_CROP, KEY_CROP = (0, 200, 0), (150, 150, 150), (230, 30, 3
 GAP = 12
 
 
-def pipeline_without_packing(cfg_path, cfg_options=None):
+def pipeline_without_packing(cfg, cfg_options=None):
+    """The config's train pipeline up to, not including, packing: it returns
+    the views, crop boxes and regions as arrays. ``cfg`` is a config file or
+    a loaded :class:`mmengine.config.Config`."""
     from mmengine.config import Config
     from mmengine.dataset import Compose
     import crosscl_mm  # noqa: F401
     from crosscl_mm.registry import TRANSFORMS
-    cfg = Config.fromfile(cfg_path)
+    cfg = Config.fromfile(cfg) if isinstance(cfg, str) else cfg.copy()
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     steps = [t for t in cfg.train_dataloader.dataset.pipeline
