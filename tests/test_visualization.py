@@ -109,6 +109,11 @@ def test_tensorboard_switch_changes_only_the_visualizer(tmp_path):
         {'vis_backends', 'visualizer'}
     assert [b['type'] for b in switched['visualizer']['vis_backends']] == \
         ['LocalVisBackend', 'TensorboardVisBackend']
+    # A config inheriting a leaf config sets the backends itself, as the README says.
+    child = tmp_path / 'child.py'
+    child.write_text(f"_base_ = {LEAF_CONFIG!r}\nvisualizer = dict(vis_backends=["
+                     "dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')])\n")
+    assert Config.fromfile(str(child)).visualizer == switched['visualizer']
 
 
 def test_tensorboard_events_hold_the_logged_losses(trained_work_dir):
