@@ -1,21 +1,43 @@
 # The two commands of the README:
 #   make demo   create .venv if needed, install everything, run the main job
 #   make test   same install if needed, then the test suite
+# The second environment, with mmpretrain instead of mmselfsup + mmcls
+# (they cannot share one with mmdet), lives in .venv-mmpretrain:
+#   make test ENV=mmpretrain      make demo ENV=mmpretrain
+#
+# Only an ENV given on the make command line selects the environment: POSIX
+# shells read an ENV environment variable (a start-up file), which some
+# machines set.
+ifeq ($(origin ENV),command line)
+STACK := $(ENV)
+else
+STACK ?= mmselfsup
+endif
+ifeq ($(filter $(STACK),mmselfsup mmpretrain),)
+$(error ENV=$(STACK): expected mmselfsup (default) or mmpretrain)
+endif
+ifeq ($(STACK),mmselfsup)
 VENV ?= .venv
+else
+VENV ?= .venv-$(STACK)
+endif
+
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.crosscl_mm-installed
-INSTALL_INPUTS := setup.py requirements/constraints.txt requirements/mmselfsup.txt \
+INSTALL_INPUTS := setup.py requirements/constraints.txt requirements/common.txt requirements/$(STACK).txt \
 	requirements/mim.txt requirements/tests.txt tools/install/install_env.sh \
 	tools/install/build_mmcv.py
 PYTEST_ARGS ?=
-DEMO_DIR ?= work_dirs/demo
+DEMO_DIR ?= work_dirs/demo$(if $(filter mmpretrain,$(STACK)),-mmpretrain)
+# In the mmpretrain environment the demo's baseline is mmpretrain's own MoCo v2.
+DEMO_ARGS ?= $(if $(filter mmpretrain,$(STACK)),--baseline mocov2)
 
 .PHONY: install test test-all demo clean-venv
 
 install: $(STAMP)
 
 $(STAMP): $(INSTALL_INPUTS)
-	VENV=$(VENV) bash tools/install/install_env.sh
+	STACK=$(STACK) VENV=$(VENV) bash tools/install/install_env.sh
 	touch $@
 
 test: $(STAMP)
@@ -25,7 +47,7 @@ test-all: $(STAMP)
 	$(PY) -m pytest tests -m "slow or not slow" $(PYTEST_ARGS)
 
 demo: $(STAMP)
-	$(PY) tools/demo.py --work-dir $(DEMO_DIR)
+	$(PY) tools/demo.py --work-dir $(DEMO_DIR) $(DEMO_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

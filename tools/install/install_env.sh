@@ -5,9 +5,19 @@
 # Idempotent: every step checks what is already there. Fails loudly.
 #
 #   VENV=.venv PYTHON=python3 TORCH_SPEC="torch torchvision" bash tools/install/install_env.sh
+#   STACK=mmpretrain VENV=.venv-mmpretrain bash tools/install/install_env.sh
+#
+# STACK picks the self-supervised package beside mmdet: mmselfsup (with mmcls,
+# the default) or mmpretrain. They cannot share an environment with mmdet, so
+# each gets its own virtual environment; both use the same cached mmcv wheel.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
+STACK=${STACK:-mmselfsup}
+case "$STACK" in
+    mmselfsup|mmpretrain) ;;
+    *) echo "ERROR: install failed: STACK=$STACK; expected mmselfsup or mmpretrain" >&2; exit 1 ;;
+esac
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 TORCH_SPEC=${TORCH_SPEC:-torch torchvision}
@@ -32,9 +42,13 @@ if "$PY" -c "import torch, torchvision" 2>/dev/null; then
     step "torch already installed: $("$PY" -c 'import torch, torchvision; print(torch.__version__, torchvision.__version__)')"
 else
     step "installing $TORCH_SPEC (a large download where not cached locally)"
+    # Constrained too: torch >= 2.14 requires setuptools >= 77.0.3 and would
+    # otherwise take the newest one, whose `setup.py develop` mim cannot follow.
     # shellcheck disable=SC2086
-    pip_install $TORCH_SPEC
+    pip_install -c "$CONSTRAINTS" $TORCH_SPEC
 fi
+# Whatever an existing torch brought in, settle setuptools inside the pins.
+pip_install -q -c "$CONSTRAINTS" "setuptools<80"
 
 step "numpy<2 and what it implies (opencv-python<4.11)"
 pip_install -q -c "$CONSTRAINTS" numpy opencv-python
@@ -46,8 +60,14 @@ else
     "$PY" tools/install/build_mmcv.py
 fi
 
-step "OpenMMLab stack: mmengine, mmcls, mmselfsup, mmdet, pycocotools, scikit-image"
-pip_install -q -c "$CONSTRAINTS" -r requirements/mmselfsup.txt -r requirements/tests.txt
+step "OpenMMLab stack: mmengine, $STACK, mmdet, pycocotools, scikit-image (requirements/$STACK.txt)"
+pip_install -q -c "$CONSTRAINTS" -r "requirements/$STACK.txt" -r requirements/tests.txt
+OTHER=$([ "$STACK" = mmselfsup ] && echo mmpretrain || echo "mmselfsup mmcls")
+for pkg in $OTHER; do
+    if "$PY" -m pip show -q "$pkg" >/dev/null 2>&1; then
+        fail "$pkg is installed in $VENV, which is the $STACK environment; mmdet cannot import both (use a fresh VENV)"
+    fi
+done
 
 step "openmim without the dependencies that would downgrade setuptools"
 pip_install -q -c "$CONSTRAINTS" --no-deps openmim
@@ -59,13 +79,16 @@ step "crosscl_mm (editable, egg-link layout so that mim finds configs and tools 
 "$PY" -c "import crosscl_mm, os; assert os.path.isdir(os.path.join(os.path.dirname(crosscl_mm.__file__), '.mim', 'configs'))"
 
 step "checking the environment"
-"$PY" - <<'PY'
-import numpy, torch, mmcv, mmengine, mmdet, mmselfsup
+STACK=$STACK "$PY" - <<'PY'
+import importlib, os
+import numpy, torch, mmcv, mmengine, mmdet
 from mmcv.ops import roi_align  # noqa: F401  compiled ops are present
+stack = importlib.import_module(os.environ['STACK'])
 import crosscl_mm
 assert numpy.__version__.startswith('1.'), f'numpy {numpy.__version__} found; mmcv 2.0.1 needs numpy < 2'
+assert crosscl_mm.EXPORTED_SCOPES == [stack.__name__], crosscl_mm.EXPORTED_SCOPES
 print(f'torch {torch.__version__} | mmcv {mmcv.__version__} | mmengine {mmengine.__version__} | '
-      f'mmdet {mmdet.__version__} | mmselfsup {mmselfsup.__version__} | numpy {numpy.__version__} | '
+      f'mmdet {mmdet.__version__} | {stack.__name__} {stack.__version__} | numpy {numpy.__version__} | '
       f'crosscl_mm {crosscl_mm.__version__} | fixes applied: '
       + ', '.join(k for k, v in crosscl_mm.compat.APPLIED.items() if v))
 PY
