@@ -10,6 +10,21 @@ import pytest
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TEST_CONFIGS = osp.join(REPO, 'tests', 'configs')
 
+# This environment's self-supervised package beside mmdet: mmselfsup (`make test`)
+# or mmpretrain (`make test ENV=mmpretrain`). Tests of one package's own configs
+# and tools run in that package's environment; CI runs both.
+from crosscl_mm.utils.stack import selfsup_package  # noqa: E402
+
+SELFSUP_PACKAGE = selfsup_package()
+assert SELFSUP_PACKAGE is not None, 'neither mmselfsup nor mmpretrain is installed'
+# The package's own DenseCL config, made tiny (tests/configs/densecl_r18_tiny_<package>.py).
+DENSECL_TINY = osp.join(TEST_CONFIGS, f'densecl_r18_tiny_{SELFSUP_PACKAGE}.py')
+
+
+def only_with(package):
+    return pytest.mark.skipif(SELFSUP_PACKAGE != package,
+                              reason=f'{package} environment only (make test ENV={package})')
+
 # Real photos shipped inside the scikit-image wheel.
 PHOTOS = ('astronaut.png', 'chelsea.png', 'coffee.png', 'rocket.jpg', 'motorcycle_left.png',
           'hubble_deep_field.jpg', 'ihc.png', 'retina.jpg')

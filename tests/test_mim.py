@@ -1,17 +1,18 @@
-"""`mim train crosscl_mm CONFIG` and `mim train mmselfsup CONFIG`, run from
-another directory so that mim has to find the package's tools itself."""
+"""`mim train crosscl_mm CONFIG` and `mim train mmselfsup CONFIG` (or `mim
+train mmpretrain CONFIG` in that environment), run from another directory so
+that mim has to find the package's tools itself."""
 import os.path as osp
 import sys
 
 import pytest
 
-from conftest import TEST_CONFIGS, run
+from conftest import SELFSUP_PACKAGE, TEST_CONFIGS, run
 from crosscl_mm.utils.work_dir import read_scalars
 
 MIM = osp.join(osp.dirname(sys.executable), 'mim')
 
 
-@pytest.mark.parametrize('package', ['crosscl_mm', 'mmselfsup'])
+@pytest.mark.parametrize('package', ['crosscl_mm', SELFSUP_PACKAGE])
 def test_mim_train(package, photo_dir, tmp_path):
     if not osp.exists(MIM):
         pytest.fail(f'mim is not installed beside {sys.executable}')
@@ -19,7 +20,7 @@ def test_mim_train(package, photo_dir, tmp_path):
     proc = run([MIM, 'train', package, osp.join(TEST_CONFIGS, 'crosscl_r18_tiny.py'),
                 '--work-dir', work_dir, '--cfg-options',
                 f'train_dataloader.dataset.data_root={photo_dir}'], cwd=str(tmp_path), timeout=900)
-    script = f'{package}/.mim/tools/train.py' if package == 'crosscl_mm' else 'mmselfsup'
+    script = f'{package}/.mim/tools/train.py'
     assert 'Training command is' in proc.stdout and script in proc.stdout
     assert osp.exists(osp.join(work_dir, 'epoch_1.pth'))
     records = [r for r in read_scalars(work_dir) if 'loss_p3_p4' in r]

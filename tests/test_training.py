@@ -7,7 +7,7 @@ import os.path as osp
 import pytest
 import torch
 
-from conftest import TEST_CONFIGS, free_port, python_cmd, run
+from conftest import DENSECL_TINY, TEST_CONFIGS, free_port, python_cmd, run
 from crosscl_mm.utils.work_dir import read_scalars as scalars
 
 LOSSES = ('loss_global', 'loss_p4', 'loss_p3', 'loss_p4_p3', 'loss_p3_p4')
@@ -86,11 +86,12 @@ def test_resume_restores_queue_pointer_and_momentum_encoder_exactly(photo_dir, t
     assert len(opt_state['state']) > 0  # momentum buffers came back too
 
 
-def test_mmselfsup_densecl_config_two_cpu_processes_then_resume(photo_dir, tmp_path):
-    """mmselfsup's own DenseCL config (inherited with `mmselfsup::`, plus
-    custom_imports of crosscl_mm) trains on 2 CPU processes and resumes."""
+def test_package_densecl_config_two_cpu_processes_then_resume(photo_dir, tmp_path):
+    """The environment's own DenseCL config (mmselfsup's or mmpretrain's,
+    inherited with `package::`, plus custom_imports of crosscl_mm) trains on 2
+    CPU processes and resumes."""
     work_dir = str(tmp_path / 'densecl')
-    config = osp.join(TEST_CONFIGS, 'densecl_r18_tiny.py')
+    config = DENSECL_TINY
     options = ['--cfg-options', f'train_dataloader.dataset.data_root={photo_dir}']
     dist_train(config, work_dir, *options)
     assert osp.exists(osp.join(work_dir, 'epoch_1.pth'))
