@@ -1,10 +1,11 @@
-"""Speed and memory of CrossCL against mmselfsup's MoCo v2 and DenseCL, in one run.
+"""Speed and memory of CrossCL against MoCo v2 and DenseCL, in one run.
 
     python tools/analysis_tools/benchmark_pretrain.py --algos crosscl mocov2 densecl \
         --device cpu [--quick] [--batch-size B] [--img-size S] [--iters N]
 
-Each algorithm is built from its config (MoCo v2 and DenseCL from mmselfsup
-1.0.0) with the same ResNet-50, batch, image size and real photos, and runs
+Each algorithm is built from its config (MoCo v2 and DenseCL from the
+environment's own package: mmselfsup 1.0.0, or mmpretrain 1.2.0 in the
+``ENV=mmpretrain`` environment) with the same ResNet-50, batch, image size and real photos, and runs
 in its own process so peak memory is its own. Measured per algorithm:
 
 - iteration: median wall time of ``model.train_step`` (forward, backward,
@@ -19,6 +20,7 @@ Prints a Markdown table, then ``flop_ratio crosscl/mocov2 = Y`` and
 no more than its extra arithmetic).
 """
 import argparse
+import importlib
 import json
 import os
 import os.path as osp
@@ -42,17 +44,18 @@ def model_and_pipeline_cfg(algo, img_size):
             if t.type == 'PairedRandomResizedCrop':
                 t.size = img_size
         return cfg.model, pipeline, 'crosscl_mm'
-    name = dict(mocov2='mocov2/mocov2_resnet50_8xb32-coslr-200e_in1k.py',
-                densecl='densecl/densecl_resnet50_8xb32-coslr-200e_in1k.py')[algo]
-    cfg = Config.fromstring(f"_base_ = 'mmselfsup::selfsup/{name}'", file_format='.py')
+    from crosscl_mm.utils.stack import baseline_config, selfsup_package
+    package = selfsup_package()
+    cfg = Config.fromstring(f"_base_ = '{baseline_config(algo, package)}'", file_format='.py')
     pipeline = cfg.train_dataloader.dataset.pipeline
     for t in pipeline:
         if t.type == 'MultiView':
             for view in t.transforms:
                 for v in view:
                     if v.type == 'RandomResizedCrop':
-                        v.size = img_size
-    return cfg.model, pipeline, 'mmselfsup'
+                        # mmselfsup's crop takes `size`, mmpretrain's takes `scale`
+                        v['size' if 'size' in v else 'scale'] = img_size
+    return cfg.model, pipeline, package
 
 
 def photo_paths():
@@ -69,9 +72,9 @@ def measure(algo, device, batch_size, img_size, iters, pipeline_samples):
 
     import crosscl_mm  # noqa: F401
     model_cfg, pipeline_cfg, scope = model_and_pipeline_cfg(algo, img_size)
-    if scope == 'mmselfsup':
-        import mmselfsup.models  # noqa: F401
-        import mmselfsup.datasets  # noqa: F401
+    if scope != 'crosscl_mm':
+        importlib.import_module(f'{scope}.models')
+        importlib.import_module(f'{scope}.datasets')
     init_default_scope(scope)
     from mmengine.registry import MODELS, TRANSFORMS
     pipeline = Compose([TRANSFORMS.build(t) for t in pipeline_cfg])
