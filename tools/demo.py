@@ -82,10 +82,12 @@ def package_baseline_config(work_root, algo, photos):
                 if v.type == 'RandomResizedCrop':  # mmselfsup: `size`, mmpretrain: `scale`
                     v['size' if 'size' in v else 'scale'] = demo.img_size
     demo_loader = demo.train_dataloader
-    cfg.train_dataloader.update(
-        batch_size=demo_loader.batch_size, num_workers=demo_loader.num_workers,
-        persistent_workers=demo_loader.persistent_workers,
-        dataset=dict(type='UnlabeledImageFolder', data_root=photos, pipeline=pipeline))
+    loader = cfg.train_dataloader
+    loader.batch_size = demo_loader.batch_size
+    loader.num_workers = demo_loader.num_workers
+    loader.persistent_workers = demo_loader.persistent_workers
+    # Replaced, not merged: the package's ImageNet arguments (split, ann_file) must go.
+    loader.dataset = dict(type='UnlabeledImageFolder', data_root=photos, pipeline=pipeline)
     cfg.optim_wrapper.optimizer.lr = demo.optim_wrapper.optimizer.lr
     cfg.param_scheduler = demo.param_scheduler
     cfg.train_cfg = demo.train_cfg

@@ -155,10 +155,16 @@ def main():
             sys.exit(f'{algo} failed:\n{proc.stderr[-4000:]}')
         results[algo] = json.loads(lines[-1][len('RESULT '):])
 
+    import importlib.metadata
     import torch
+    from crosscl_mm.utils.stack import selfsup_package
+    package = selfsup_package()
+    baselines = ', '.join(a for a in results if a != 'crosscl')
     print(f'\nbatch {batch}, {args.img_size}px, ResNet-50, device {args.device}, '
           f'torch {torch.__version__}, {torch.get_num_threads()} threads, '
-          f'{iters} timed iterations (median)\n')
+          f'{iters} timed iterations (median)'
+          + (f'; {baselines} from {package} {importlib.metadata.version(package)}'
+             if baselines else '') + '\n')
     print('| algorithm | iteration (s) | GFLOP / iteration | pipeline (img/s, 1 worker) | '
           f'peak memory (MiB, {"RSS" if args.device == "cpu" else "CUDA"}) |')
     print('| --- | --- | --- | --- | --- |')
