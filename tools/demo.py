@@ -203,12 +203,15 @@ def main():
     step('6/6 COCO evaluation on the generated val split (pycocotools)')
     header = '| initialisation | bbox mAP | bbox mAP50 | segm mAP | segm mAP50 |'
     lines = [header, '| --- | --- | --- | --- | --- |']
+    keys = ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP', 'coco/segm_mAP_50')
     for label, m in results:
-        lines.append(f'| {label} | {m.get("coco/bbox_mAP", float("nan")):.3f} | '
-                     f'{m.get("coco/bbox_mAP_50", float("nan")):.3f} | '
-                     f'{m.get("coco/segm_mAP", float("nan")):.3f} | '
-                     f'{m.get("coco/segm_mAP_50", float("nan")):.3f} |')
+        lines.append(f'| {label} | ' + ' | '.join(
+            f'{m[k]:.3f}' if k in m else 'none' for k in keys) + ' |')
     table = '\n'.join(lines)
+    if any(k not in m for _, m in results for k in keys):
+        # mmdet's CocoMetric returns no metrics when nothing was detected
+        # ("The testing results of the whole dataset is empty").
+        table += '\n\nnone: the model detected nothing on the val split (usual after --quick)'
     print(table)
     with open(osp.join(work, 'results.md'), 'w') as f:
         f.write(table + '\n')
