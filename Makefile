@@ -5,16 +5,14 @@
 # (they cannot share one with mmdet), lives in .venv-mmpretrain:
 #   make test ENV=mmpretrain      make demo ENV=mmpretrain
 #
-# Only an ENV given on the make command line selects the environment: POSIX
-# shells read an ENV environment variable (a start-up file), which some
-# machines set.
-ifeq ($(origin ENV),command line)
+# An ENV inherited from the shell counts only when it names one of the two:
+# POSIX shells read an ENV variable as a start-up file, which some machines set.
+ifneq ($(filter $(ENV),mmselfsup mmpretrain),)
 STACK := $(ENV)
+else ifeq ($(origin ENV),command line)
+$(error ENV=$(ENV): expected mmselfsup (default) or mmpretrain)
 else
-STACK ?= mmselfsup
-endif
-ifeq ($(filter $(STACK),mmselfsup mmpretrain),)
-$(error ENV=$(STACK): expected mmselfsup (default) or mmpretrain)
+STACK := mmselfsup
 endif
 ifeq ($(STACK),mmselfsup)
 VENV ?= .venv
