@@ -5,12 +5,29 @@ import os.path as osp
 import re
 import sys
 
+import pytest
 import torch
 
 from conftest import SELFSUP_PACKAGE, python_cmd, run
 
 sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'tools'))
 import demo  # noqa: E402  tools/demo.py
+
+
+@pytest.mark.parametrize('algo', ['mocov2', 'densecl'])
+def test_baseline_config_view_size(algo):
+    from crosscl_mm.utils.stack import load_baseline_config
+    default = load_baseline_config(algo)
+    resized = load_baseline_config(algo, view_size=96)
+    key = 'size' if SELFSUP_PACKAGE == 'mmselfsup' else 'scale'
+
+    def crops(cfg):
+        views = [t for t in cfg.train_dataloader.dataset.pipeline if t.type == 'MultiView']
+        return [v[key] for t in views for view in t.transforms for v in view
+                if v.type == 'RandomResizedCrop']
+
+    assert crops(default) == [224] and crops(resized) == [96]
+    assert resized.model == default.model
 
 
 def test_benchmark_runs_package_baselines():

@@ -70,17 +70,12 @@ def package_baseline_config(work_root, algo, photos):
     """The environment's own MoCo v2 / DenseCL config (mmselfsup's or mmpretrain's)
     with the demo's photos, view size, batch, queue, learning rate and schedule."""
     from mmengine.config import Config
-    from crosscl_mm.utils.stack import baseline_config, selfsup_package
+    from crosscl_mm.utils.stack import load_baseline_config, selfsup_package
     demo = Config.fromfile(osp.join(REPO, 'configs/demo/crosscl_r50fpn_demo_photos.py'))
-    cfg = Config.fromstring(f"_base_ = '{baseline_config(algo)}'", file_format='.py')
+    cfg = load_baseline_config(algo, view_size=demo.img_size)
     cfg.custom_imports = dict(imports=['crosscl_mm'], allow_failed_imports=False)
     cfg.model.queue_len = demo.model.queue_len
     pipeline = cfg.train_dataloader.dataset.pipeline
-    for t in pipeline:
-        for view in t.get('transforms', []) if t.type == 'MultiView' else []:
-            for v in view:
-                if v.type == 'RandomResizedCrop':  # mmselfsup: `size`, mmpretrain: `scale`
-                    v['size' if 'size' in v else 'scale'] = demo.img_size
     demo_loader = demo.train_dataloader
     loader = cfg.train_dataloader
     loader.batch_size = demo_loader.batch_size

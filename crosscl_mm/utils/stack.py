@@ -46,3 +46,22 @@ def baseline_config(algo: str, package: Optional[str] = None) -> str:
     except KeyError:
         raise ValueError(f'no {package} baseline named {algo!r}; '
                          f'expected one of {sorted(_BASELINE_CONFIGS[package])}') from None
+
+
+def load_baseline_config(algo: str, view_size: Optional[int] = None,
+                         package: Optional[str] = None):
+    """The package's own config for ``algo``, parsed (an mmengine ``Config``).
+
+    With ``view_size``, every ``RandomResizedCrop`` of its ``MultiView``
+    pipeline crops to that size (mmselfsup's transform calls it ``size``,
+    mmpretrain's ``scale``).
+    """
+    from mmengine.config import Config
+    cfg = Config.fromstring(f"_base_ = '{baseline_config(algo, package)}'", file_format='.py')
+    if view_size is not None:
+        for t in cfg.train_dataloader.dataset.pipeline:
+            for view in t.transforms if t.type == 'MultiView' else []:
+                for v in view:
+                    if v.type == 'RandomResizedCrop':
+                        v['size' if 'size' in v else 'scale'] = view_size
+    return cfg

@@ -44,18 +44,10 @@ def model_and_pipeline_cfg(algo, img_size):
             if t.type == 'PairedRandomResizedCrop':
                 t.size = img_size
         return cfg.model, pipeline, 'crosscl_mm'
-    from crosscl_mm.utils.stack import baseline_config, selfsup_package
+    from crosscl_mm.utils.stack import load_baseline_config, selfsup_package
     package = selfsup_package()
-    cfg = Config.fromstring(f"_base_ = '{baseline_config(algo, package)}'", file_format='.py')
-    pipeline = cfg.train_dataloader.dataset.pipeline
-    for t in pipeline:
-        if t.type == 'MultiView':
-            for view in t.transforms:
-                for v in view:
-                    if v.type == 'RandomResizedCrop':
-                        # mmselfsup's crop takes `size`, mmpretrain's takes `scale`
-                        v['size' if 'size' in v else 'scale'] = img_size
-    return cfg.model, pipeline, package
+    cfg = load_baseline_config(algo, view_size=img_size, package=package)
+    return cfg.model, cfg.train_dataloader.dataset.pipeline, package
 
 
 def photo_paths():
