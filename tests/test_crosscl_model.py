@@ -119,7 +119,7 @@ def test_losses_match_the_reference_computation(size):
     model = build()
     model.train()
     inputs, samples = make_inputs(3, size), make_samples(3, size)
-    queue = model.queue.clone()
+    queue = model.queue.keys.clone()
     # The momentum encoder starts equal to the online one (first update copies).
     model.momentum_encoder.update_parameters(model._online_encoder())
     reference_model = copy.deepcopy(model)
@@ -151,15 +151,15 @@ def test_queue_pointer_wraps_with_any_batch_size(batch):
     written = []
     for step in range(5):
         keys = F.normalize(torch.randn(batch, 16), dim=1)
-        ptr = int(model.queue_ptr)
-        model._dequeue_and_enqueue(keys)
+        ptr = int(model.queue.ptr)
+        model.queue.push(keys)
         kept = keys[-8:]
         start = ptr + (batch - kept.shape[0])
         for i in range(kept.shape[0]):
-            torch.testing.assert_close(model.queue[:, (start + i) % 8], kept[i])
-        assert int(model.queue_ptr) == (ptr + batch) % 8
+            torch.testing.assert_close(model.queue.keys[:, (start + i) % 8], kept[i])
+        assert int(model.queue.ptr) == (ptr + batch) % 8
         written.append(batch)
-    assert int(model.queue_ptr) == sum(written) % 8
+    assert int(model.queue.ptr) == sum(written) % 8
 
 
 def test_momentum_update_arithmetic():

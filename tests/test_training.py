@@ -69,7 +69,7 @@ def test_resume_restores_queue_pointer_and_momentum_encoder_exactly(photo_dir, t
     runner = Runner.from_cfg(cfg)
     runner.train()
     saved = {k: v.clone() for k, v in runner.model.state_dict().items()}
-    assert int(saved['queue_ptr']) == (4 * 2) % 6
+    assert int(saved['queue.ptr']) == (4 * 2) % 6
 
     cfg2 = cfg.copy()
     cfg2.resume = True
@@ -79,7 +79,7 @@ def test_resume_restores_queue_pointer_and_momentum_encoder_exactly(photo_dir, t
     runner2.train()  # resumes at epoch 1 of 1: loads everything, trains nothing
     assert runner2.epoch == 1 and runner2.iter == 4
     restored = runner2.model.state_dict()
-    for key in ['queue', 'queue_ptr', 'momentum_encoder.steps'] + \
+    for key in ['queue.keys', 'queue.ptr', 'momentum_encoder.steps'] + \
             [k for k in saved if k.startswith('momentum_encoder.module.')]:
         assert torch.equal(restored[key], saved[key]), key
     opt_state = runner2.optim_wrapper.optimizer.state_dict()

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from crosscl_mm.registry import MODELS
 from crosscl_mm.utils import batch_shuffle, batch_unshuffle, concat_all_gather
-from ..utils import negative_pool_geometry, prroi_pool_1x1
+from ..utils import KeyQueue, negative_pool_geometry, prroi_pool_1x1
 
 DEFAULT_LOSS_WEIGHTS = dict(loss_global=1.0, loss_p4=1.0, loss_p3=1.0, loss_p4_p3=1.0,
                             loss_p3_p4=1.0)
@@ -114,9 +114,7 @@ class CrossCL(BaseModel):
         self.neg_pool = tuple(neg_pool) if neg_pool is not None else None
 
         self.momentum_encoder = ExponentialMovingAverage(self._online_encoder(), 1 - momentum)
-        self.queue_len = queue_len
-        self.register_buffer('queue', F.normalize(torch.randn(feat_dim, queue_len), dim=0))
-        self.register_buffer('queue_ptr', torch.zeros(1, dtype=torch.long))
+        self.queue = KeyQueue(queue_len, feat_dim)
 
     def _online_encoder(self) -> nn.ModuleDict:
         """The online modules under the names the momentum encoder uses.
@@ -162,13 +160,11 @@ class CrossCL(BaseModel):
 
         losses = {}
         if 'loss_global' in self.loss_weights:
-            # The clone keeps the logits' saved negatives intact when the
-            # queue is updated in place below.
             losses['loss_global'], losses['acc_global'] = self.loss_module(
-                q, k, self.queue.clone().t())
+                q, k, self.queue.negatives())
         if self.region_terms:
             losses.update(self._region_losses(maps_q, maps_k, data_samples, img_size))
-        self._dequeue_and_enqueue(k)
+        self.queue.push(k)
 
         for name, weight in self.loss_weights.items():
             if weight != 1.0:
@@ -208,22 +204,6 @@ class CrossCL(BaseModel):
         if self.gather_negatives.get(level, False):
             cells = concat_all_gather(cells)
         return cells.permute(0, 2, 3, 1).reshape(-1, cells.shape[1])
-
-    @torch.no_grad()
-    def _dequeue_and_enqueue(self, keys: Tensor) -> None:
-        """Write the gathered keys at the queue pointer, wrapping around.
-
-        Any batch size works; a batch larger than the queue keeps its last
-        ``queue_len`` keys. Indices are computed on the device, so there is
-        no host synchronisation.
-        """
-        keys = concat_all_gather(keys)
-        n = keys.shape[0]
-        keys = keys[-self.queue_len:]
-        start = self.queue_ptr + (n - keys.shape[0])
-        idx = (start + torch.arange(keys.shape[0], device=keys.device)) % self.queue_len
-        self.queue.index_copy_(1, idx, keys.t().to(self.queue.dtype))
-        self.queue_ptr.copy_((self.queue_ptr + n) % self.queue_len)
 
 
 def _stack_regions(data_samples, field: str) -> Dict[str, Tensor]:
