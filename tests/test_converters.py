@@ -13,7 +13,7 @@ from crosscl_mm.registry import MODELS
 
 from conftest import REPO, python_cmd, run
 
-CONVERTER = osp.join(REPO, 'tools', 'model_converters', 'convert_crosscl.py')
+CONVERTER = osp.join(REPO, 'tools', 'model_converters', 'convert_pretrained.py')
 
 
 def r50_crosscl(fpn_norm=None):
@@ -241,7 +241,7 @@ def test_junk_and_malicious_inputs_are_refused(tmp_path):
     other = tmp_path / 'other.pth'
     torch.save({'state_dict': {'encoder.weight': torch.zeros(2)}}, other)
     proc = convert(str(other), str(out), '--to', 'mmdet')
-    assert proc.returncode == 2 and 'not a CrossCL checkpoint' in proc.stderr
+    assert proc.returncode == 2 and 'not a checkpoint of a known pretraining' in proc.stderr
     assert not out.exists()
 
 

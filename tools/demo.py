@@ -173,11 +173,11 @@ def main():
 
     step('4/6 converting to mmdet (CrossCL with its FPN)')
     crosscl_mmdet = osp.join(work, 'crosscl_mmdet.pth')
-    run([sys.executable, 'tools/model_converters/convert_crosscl.py', crosscl_ckpt, crosscl_mmdet,
+    run([sys.executable, 'tools/model_converters/convert_pretrained.py', crosscl_ckpt, crosscl_mmdet,
          '--to', 'mmdet', '--with-fpn'], osp.join(work, 'convert_crosscl.log'))
     if args.baseline == 'global-only':
         baseline_mmdet = osp.join(work, 'global_only_mmdet.pth')
-        run([sys.executable, 'tools/model_converters/convert_crosscl.py', baseline_ckpt,
+        run([sys.executable, 'tools/model_converters/convert_pretrained.py', baseline_ckpt,
              baseline_mmdet, '--to', 'mmdet'], osp.join(work, 'convert_global_only.log'))
     else:  # mmdet's Pretrained init reads the package checkpoint's backbone.* keys
         baseline_mmdet = baseline_ckpt

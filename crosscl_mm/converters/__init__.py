@@ -1,7 +1,10 @@
 from crosscl_mm.utils.files import save_atomically
 
 from .checkpoint_io import CheckpointError, load_checkpoint_safely
-from .crosscl import Conversion, convert, read_crosscl_checkpoint
+from .encoder_weights import (Conversion, EncoderWeights, convert, read_pretrained_checkpoint,
+                              register_reader, serialise)
+from . import crosscl  # noqa: E402,F401  (registers its readers)
 
 __all__ = ['CheckpointError', 'load_checkpoint_safely', 'save_atomically', 'Conversion',
-           'convert', 'read_crosscl_checkpoint']
+           'EncoderWeights', 'convert', 'read_pretrained_checkpoint', 'register_reader',
+           'serialise']

@@ -5,6 +5,8 @@ from typing import Any
 
 import torch
 
+from crosscl_mm.utils.safe_unpickling import mmengine_checkpoint_globals
+
 
 class CheckpointError(ValueError):
     """A file that is not a checkpoint we can read safely."""
@@ -17,14 +19,12 @@ def load_checkpoint_safely(path: str) -> Any:
     Nothing in the file can run code: anything else is refused with a
     :class:`CheckpointError` naming the file.
     """
-    from crosscl_mm.compat import _mmengine_checkpoint_globals
-
     if not osp.isfile(path):
         raise CheckpointError(f'{path}: no such file')
     if osp.getsize(path) == 0:
         raise CheckpointError(f'{path}: empty file')
     try:
-        with torch.serialization.safe_globals(_mmengine_checkpoint_globals()):
+        with torch.serialization.safe_globals(mmengine_checkpoint_globals()):
             return torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as exc:
         raise CheckpointError(

@@ -1,10 +1,11 @@
-"""Convert a CrossCL pretraining checkpoint for detection.
+"""Convert a pretraining checkpoint for detection.
 
-    python tools/model_converters/convert_crosscl.py INPUT OUTPUT \
+    python tools/model_converters/convert_pretrained.py INPUT OUTPUT \
         --to {mmdet,detectron2,torchvision} [--with-fpn]
 
-INPUT is a crosscl_mm checkpoint or an official CrossCL release (detected
-automatically); only the online encoder is exported. The input is loaded
+INPUT is a crosscl_mm checkpoint of any of its algorithms or an official
+release (the algorithm and format are detected from the tensor names); only
+the online encoder is exported. The input is loaded
 with ``weights_only=True`` (nothing in it can run code); junk is refused with
 exit code 2 and no output file; the output is written atomically.
 
@@ -19,13 +20,13 @@ exit code 2 and no output file; the output is written atomically.
 import argparse
 import sys
 
-from crosscl_mm.converters import CheckpointError, load_checkpoint_safely, save_atomically
-from crosscl_mm.converters.crosscl import convert, serialise
+from crosscl_mm.converters import (CheckpointError, convert, load_checkpoint_safely,
+                                   save_atomically, serialise)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('input', help='crosscl_mm or official CrossCL checkpoint')
+    parser.add_argument('input', help='pretraining checkpoint (crosscl_mm or an official release)')
     parser.add_argument('output', help='converted file')
     parser.add_argument('--to', required=True, choices=['mmdet', 'detectron2', 'torchvision'])
     parser.add_argument('--with-fpn', action='store_true',

@@ -4,7 +4,7 @@
 # pretraining, no frozen stages. Backbone AND FPN come from the pretrained model.
 #
 # Convert first, then point both init_cfgs at the file:
-#   python tools/model_converters/convert_crosscl.py epoch_200.pth crosscl_mmdet.pth \
+#   python tools/model_converters/convert_pretrained.py epoch_200.pth crosscl_mmdet.pth \
 #       --to mmdet --with-fpn
 #   bash tools/dist_train.sh configs/benchmarks/mmdetection/<this file> 8 --cfg-options \
 #       model.backbone.init_cfg.checkpoint=crosscl_mmdet.pth \

@@ -2,7 +2,7 @@
 # Fine-tune Mask R-CNN R50-FPN on COCO from a converted CrossCL checkpoint.
 #   bash tools/benchmarks/mmdetection/mim_dist_train_coco.sh CONFIG CKPT GPUS [train.py args]
 # CONFIG: one of configs/benchmarks/mmdetection/mask-rcnn_*; CKPT: output of
-# tools/model_converters/convert_crosscl.py --to mmdet [--with-fpn].
+# tools/model_converters/convert_pretrained.py --to mmdet [--with-fpn].
 set -euo pipefail
 CONFIG=$1
 CKPT=$2

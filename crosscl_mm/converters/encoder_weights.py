@@ -1,0 +1,193 @@
+"""Converting pretraining checkpoints for detection: one format-neutral
+intermediate, one reader per algorithm, one writer per target.
+
+A reader (``converters/<algorithm>.py``, registered with
+:func:`register_reader`) recognises its checkpoints and reads the online
+encoder into :class:`EncoderWeights`: the ResNet in torchvision names and,
+where pretrained, the FPN per level. A target (:data:`TARGETS`) renames those
+tensors for mmdet, detectron2 or torchvision.
+"""
+import pickle
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Tuple
+
+import torch
+
+from .checkpoint_io import CheckpointError
+
+RESNET_PREFIXES = ('conv1.', 'bn1.', 'layer1.', 'layer2.', 'layer3.', 'layer4.')
+NORM_KEYS = ('weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked')
+
+
+@dataclass
+class EncoderWeights:
+    """The online encoder in a format-neutral form: ``backbone`` in
+    torchvision ResNet names, ``fpn`` per ``(kind, level)`` with kind
+    ``'lateral'`` or ``'output'`` and level the input stage (3 for C3), each
+    ``{'conv': {...}, 'norm': {...}}``."""
+    source: str
+    backbone: 'OrderedDict[str, torch.Tensor]'
+    fpn: Dict[Tuple[str, int], Dict[str, Dict[str, torch.Tensor]]]
+    dropped: List[str] = field(default_factory=list)
+
+
+@dataclass
+class Conversion:
+    state_dict: 'OrderedDict[str, torch.Tensor]'
+    renamed: List[Tuple[str, str]]
+    dropped: List[str]
+    not_pretrained: List[str]
+
+    def summary(self) -> str:
+        lines = [f'exported {len(self.state_dict)} tensors, dropped {len(self.dropped)}, '
+                 f'renamed {sum(a != b for a, b in self.renamed)}']
+        if self.dropped:
+            groups = sorted({k.rsplit('.', 2)[0] for k in self.dropped})
+            lines.append('dropped (no counterpart in the target): ' + ', '.join(groups[:12])
+                         + (' ...' if len(groups) > 12 else ''))
+        if self.not_pretrained:
+            lines.append('left to the target\'s own init: ' + ', '.join(self.not_pretrained))
+        return '\n'.join(lines)
+
+
+def tensor_dict(ckpt, path: str) -> Dict[str, torch.Tensor]:
+    """The checkpoint's ``state_dict`` (or the checkpoint itself when it is
+    one), refused unless it maps names to tensors."""
+    if isinstance(ckpt, dict) and isinstance(ckpt.get('state_dict'), dict):
+        state = ckpt['state_dict']
+    elif isinstance(ckpt, dict) and ckpt and all(isinstance(k, str) for k in ckpt):
+        state = ckpt
+    else:
+        raise CheckpointError(f'{path}: expected a dict with a "state_dict", got {type(ckpt).__name__}')
+    bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
+    if bad or not state:
+        raise CheckpointError(f'{path}: "state_dict" must map names to tensors '
+                              f'(offending keys: {bad[:3]})')
+    return state
+
+
+# name -> (recognises(state_dict) -> bool, read(state_dict, path) -> EncoderWeights)
+READERS: Dict[str, Tuple[Callable, Callable]] = {}
+
+
+def register_reader(name: str, recognises: Callable[[Dict[str, torch.Tensor]], bool]):
+    """Register ``read(state_dict, path) -> EncoderWeights`` for the
+    checkpoints that ``recognises(state_dict)`` accepts. Readers are tried in
+    registration order."""
+    def decorator(read):
+        READERS[name] = (recognises, read)
+        return read
+    return decorator
+
+
+def read_pretrained_checkpoint(ckpt, path: str = '<checkpoint>') -> EncoderWeights:
+    """Recognise the checkpoint's algorithm and format and read its online encoder."""
+    state = tensor_dict(ckpt, path)
+    for recognises, read in READERS.values():
+        if recognises(state):
+            return read(state, path)
+    raise CheckpointError(
+        f'{path}: not a checkpoint of a known pretraining ({", ".join(READERS)}); '
+        f'first keys: {list(state)[:5]}')
+
+
+def _rename(w: EncoderWeights, backbone_name, fpn_name=None):
+    """Rename the backbone with ``backbone_name(key)`` and each FPN tensor with
+    ``fpn_name(kind, level, part, key)``; ``fpn_name=None`` drops the FPN."""
+    out, renamed = OrderedDict(), []
+    for key, value in w.backbone.items():
+        dst = backbone_name(key)
+        out[dst] = value
+        renamed.append((key, dst))
+    dropped = list(w.dropped)
+    for (kind, level), parts in sorted(w.fpn.items()):
+        for part, tensors in parts.items():
+            for key, value in tensors.items():
+                src = f'fpn_{kind}{level}.{part}.{key}'
+                if fpn_name is None:
+                    dropped.append(src)
+                    continue
+                dst = fpn_name(kind, level, part, key)
+                out[dst] = value
+                renamed.append((src, dst))
+    return out, renamed, dropped
+
+
+def _mmdet_fpn_name(kind, level, part, key):
+    # mmdet's FPN with start_level 0 indexes C2..C5 as 0..3; ConvModule names its norm 'bn'.
+    group = 'lateral_convs' if kind == 'lateral' else 'fpn_convs'
+    return f'neck.{group}.{level - 2}.{"conv" if part == "conv" else "bn"}.{key}'
+
+
+def _fpn_convs_not_pretrained(w: EncoderWeights, name) -> List[str]:
+    """The convs of a standard C2-C5 FPN that the checkpoint does not have."""
+    missing = [name(kind, level) for level in (2, 3, 4, 5) for kind in ('lateral', 'output')
+               if (kind, level) not in w.fpn]
+    return [f'FPN {", ".join(missing)} (not pretrained)'] if missing else []
+
+
+def _mmdet_names(w: EncoderWeights, with_fpn: bool):
+    # mmdet's ResNet uses torchvision's names.
+    out, renamed, dropped = _rename(w, lambda key: 'backbone.' + key,
+                                    _mmdet_fpn_name if with_fpn else None)
+    if with_fpn:
+        not_pretrained = _fpn_convs_not_pretrained(
+            w, lambda kind, level: _mmdet_fpn_name(kind, level, 'conv', '')[:-6])
+    else:
+        not_pretrained = ['the whole FPN (use --with-fpn to export it)']
+    return out, renamed, dropped, not_pretrained + ['RPN and RoI heads']
+
+
+def _detectron2_backbone_name(key: str) -> str:
+    if not key.startswith('layer'):
+        key = 'stem.' + key
+    for t in (1, 2, 3, 4):
+        key = key.replace(f'layer{t}', f'res{t + 1}')
+    for t in (1, 2, 3):
+        key = key.replace(f'bn{t}', f'conv{t}.norm')
+    return key.replace('downsample.0', 'shortcut').replace('downsample.1', 'shortcut.norm')
+
+
+def _detectron2_fpn_name(kind, level, part, key):
+    # detectron2's FPN: fpn_lateral3.weight, and with a norm fpn_lateral3.norm.*
+    return f'backbone.fpn_{kind}{level}.' + (key if part == 'conv' else f'norm.{key}')
+
+
+def _detectron2_names(w: EncoderWeights, with_fpn: bool):
+    out, renamed, dropped = _rename(w, _detectron2_backbone_name,
+                                    _detectron2_fpn_name if with_fpn else None)
+    not_pretrained = _fpn_convs_not_pretrained(w, lambda kind, level: f'fpn_{kind}{level}') \
+        if with_fpn else ['the whole FPN (use --with-fpn to export it)']
+    return out, renamed, dropped, not_pretrained + ['RPN and RoI heads']
+
+
+def _torchvision_names(w: EncoderWeights, with_fpn: bool):
+    out, renamed, dropped = _rename(w, lambda key: key)
+    return out, renamed, dropped, ['fc (the classifier)']
+
+
+TARGETS = dict(mmdet=_mmdet_names, detectron2=_detectron2_names, torchvision=_torchvision_names)
+
+
+def convert(ckpt, to: str, with_fpn: bool = False, path: str = '<checkpoint>') -> Conversion:
+    """Convert a loaded checkpoint to ``to`` in {'mmdet', 'detectron2', 'torchvision'}."""
+    if to not in TARGETS:
+        raise ValueError(f'--to must be one of {sorted(TARGETS)}, got {to!r}')
+    weights = read_pretrained_checkpoint(ckpt, path)
+    state, renamed, dropped, not_pretrained = TARGETS[to](weights, with_fpn)
+    state = OrderedDict((k, v.detach().clone().contiguous()) for k, v in state.items())
+    return Conversion(state, renamed, dropped, not_pretrained)
+
+
+def serialise(conversion: Conversion, to: str, source: str, fileobj) -> None:
+    """Write a converted state dict in the target's file format."""
+    if to == 'detectron2':
+        model = {k: v.numpy() for k, v in conversion.state_dict.items()}
+        pickle.dump({'model': model, '__author__': 'crosscl_mm', 'matching_heuristics': True},
+                    fileobj, protocol=pickle.HIGHEST_PROTOCOL)
+    elif to == 'torchvision':
+        torch.save(conversion.state_dict, fileobj)
+    else:
+        torch.save({'state_dict': conversion.state_dict,
+                    'meta': {'converted_from': source, 'converter': 'crosscl_mm'}}, fileobj)
