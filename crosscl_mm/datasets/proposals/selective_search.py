@@ -115,7 +115,8 @@ def initial_regions(img: np.ndarray, labels: np.ndarray) -> Regions:
     boxes = np.array([(sx.start, sy.start, sx.stop - 1, sy.stop - 1) for sy, sx in slices],
                      dtype=np.int64)
     # The official image is uint8 RGB appended to a float64 label channel, so
-    # rgb2hsv sees 0-255 floats (B9 of docs/soco.md).
+    # rgb2hsv sees 0-255 floats: hue and saturation always fall into bin 0
+    # (docs/soco_proposals.md).
     rgb = img[:, :, :3].astype(np.float64)
     colour = _region_histograms(labels, rgb2hsv(rgb), COLOUR_BINS, sizes)
     # LBP converts any input to float64; the uint8 image gives the same codes
