@@ -341,3 +341,31 @@ def test_generate_proposals_resumes_after_sigkill(tmp_path, capsys):
     assert {p: os.stat(p).st_mtime_ns for p in done} == done
     assert len(list(out.rglob('*.json'))) == 4
     assert not list(out.rglob('*.partial')), 'a partial file survived the rerun'
+
+
+def test_generate_proposals_reports_a_dead_worker(tmp_path, capsys):
+    """A worker killed from outside (the OOM killer) ends the run with an
+    error naming the images in flight, instead of a hang."""
+    import multiprocessing
+    import threading
+    data, out = tmp_path / 'data', tmp_path / 'proposals'
+    photo_folder(str(data), ['astronaut.png', 'chelsea.png', 'coffee.png'], 192)
+    killed = []
+
+    def kill_worker_after_first_record():
+        deadline = time.monotonic() + 60
+        while not list(out.rglob('*.json')) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        for child in multiprocessing.active_children():
+            os.kill(child.pid, signal.SIGKILL)
+            killed.append(child.pid)
+
+    killer = threading.Thread(target=kill_worker_after_first_record)
+    killer.start()
+    code, stdout, stderr = run_tool(capsys, data, out, '--workers', 1)
+    killer.join()
+    assert killed
+    assert code == 1, stdout + stderr
+    assert 'error: a worker process died' in stderr
+    assert re.search(r'while computing one of: \S+(chelsea|coffee)\.jpg', stderr), stderr
+    assert 'done:' not in stdout

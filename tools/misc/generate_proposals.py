@@ -16,18 +16,20 @@ line and ETA on stderr. The tool can be killed at any time and rerun: images
 whose record is already there (and readable) are skipped. Images that cannot
 be decoded are reported, counted and left without a record; they do not stop
 the run. Exit codes: 0 done (broken images allowed), 1 some images failed
-for another reason (listed), 2 bad arguments (no DATA_ROOT, no images),
-130 interrupted.
+for another reason (listed) or a worker process died, 2 bad arguments (no
+DATA_ROOT, no images), 130 interrupted.
 """
 import argparse
 import ctypes
-import multiprocessing
+import itertools
 import os
 import os.path as osp
 import signal
 import sys
 import time
-from typing import List, Optional, Tuple
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Iterator, List, Optional, Tuple
 
 from crosscl_mm.datasets.image_folder import scan_image_folder
 from crosscl_mm.datasets.proposal_records import (ProposalRecordError, proposal_record_path,
@@ -104,6 +106,35 @@ def pending_images(images: List[str], data_root: str, out_dir: str
     return tasks, done, invalid
 
 
+def run_in_processes(tasks: List[Tuple[str, str]], workers: int, in_flight: dict
+                     ) -> Iterator[Tuple[str, str, int, str]]:
+    """:func:`process_image` of each task in ``workers`` processes, results
+    in completion order; ``in_flight`` maps the running futures to their
+    tasks (to name them if a worker dies).
+
+    A ``ProcessPoolExecutor`` rather than ``multiprocessing.Pool``: when a
+    worker is killed (e.g. out of memory) the executor breaks with
+    ``BrokenProcessPool`` where a Pool waits forever for the lost task
+    (bpo-22393). At most ``2 * workers`` tasks are queued, so a million
+    images do not make a million futures.
+    """
+    pool = ProcessPoolExecutor(workers, initializer=_die_with_parent)
+    queue = iter(tasks)
+    try:
+        for task in itertools.islice(queue, 2 * workers):
+            in_flight[pool.submit(process_image, task)] = task
+        while in_flight:
+            finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in finished:
+                result = future.result()
+                del in_flight[future]
+                for task in itertools.islice(queue, 1):
+                    in_flight[pool.submit(process_image, task)] = task
+                yield result
+    finally:
+        pool.shutdown(wait=not in_flight, cancel_futures=True)
+
+
 class ProgressLine:
     """``[1234/5000]  25%  3.10 img/s  ETA 0:20:15`` on stderr: redrawn in
     place on a terminal, else one line every ``every`` seconds."""
@@ -163,9 +194,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     start = time.monotonic()
     if tasks:
         progress = ProgressLine(len(tasks))
-        pool = multiprocessing.Pool(min(args.workers, len(tasks)), initializer=_die_with_parent)
+        in_flight: dict = {}
         try:
-            for outcome, img_path, n, message in pool.imap_unordered(process_image, tasks):
+            for outcome, img_path, n, message in run_in_processes(
+                    tasks, min(args.workers, len(tasks)), in_flight):
                 outcomes[outcome] += 1
                 if outcome == COMPUTED:
                     boxes += n
@@ -176,13 +208,16 @@ def main(argv: Optional[List[str]] = None) -> int:
                     if outcome == FAILED:
                         failures.append(f'{img_path}: {message}')
                 progress.update()
+        except BrokenProcessPool:
+            running = ', '.join(img for img, _ in in_flight.values())
+            print(f'\nerror: a worker process died (killed, out of memory?) while computing one '
+                  f'of: {running}. {outcomes[COMPUTED]} records were written in this run; rerun '
+                  f'the same command to continue (or with fewer --workers)', file=sys.stderr)
+            return 1
         except KeyboardInterrupt:
-            pool.terminate()
             print(f'\ninterrupted: {outcomes[COMPUTED]} records written in this run; '
                   f'rerun the same command to continue', file=sys.stderr)
             return 130
-        pool.close()
-        pool.join()
     seconds = time.monotonic() - start
 
     computed = outcomes[COMPUTED]
