@@ -289,6 +289,17 @@ def test_generate_proposals_tool(tmp_path, capsys):
     assert summary_counts(stdout) == (0, 3, 1, 0)  # the broken file is retried, no rewrite
     assert {p: os.stat(p).st_mtime_ns for p in out.rglob('*.json')} == mtimes
 
+    # A record damaged from outside: found and recomputed with --verify only.
+    damaged = osp.join(out, osp.relpath(photos[1], data) + '.json')
+    with open(damaged, 'w') as f:
+        f.write('{"size": [1, 1], "boxes": [[0, 0, 5, 5]]}')
+    code, stdout, _ = run_tool(capsys, data, out, '--workers', 1)
+    assert summary_counts(stdout) == (0, 3, 1, 0)
+    code, stdout, stderr = run_tool(capsys, data, out, '--workers', 1, '--verify')
+    assert code == 0 and summary_counts(stdout) == (1, 2, 1, 0)
+    assert f'recomputing {damaged}: ' in stderr and '1 unreadable records recomputed' in stdout
+    assert read_proposal_record(damaged)[0] == Image.open(photos[1]).size
+
 
 def test_generate_proposals_errors(tmp_path, capsys):
     code, _, stderr = run_tool(capsys, tmp_path / 'missing', tmp_path / 'out')

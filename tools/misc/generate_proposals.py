@@ -1,11 +1,12 @@
 """Compute SoCo's selective-search proposals for every image of a folder.
 
-    python tools/misc/generate_proposals.py DATA_ROOT OUT_DIR [--workers N]
+    python tools/misc/generate_proposals.py DATA_ROOT OUT_DIR [--workers N] [--verify]
 
 DATA_ROOT is scanned as the training dataset scans it (recursively, sorted,
-the same image extensions). For each image ``DATA_ROOT/a/b.JPEG`` one record
-``OUT_DIR/a/b.JPEG.json`` = ``{"size": [W, H], "boxes": [[left, top, width,
-height], ...]}`` is written atomically
+the same image extensions) and each image is decoded as the dataset decodes
+it (``LoadImageRGB``: RGB, EXIF orientation applied). For each image
+``DATA_ROOT/a/b.JPEG`` one record ``OUT_DIR/a/b.JPEG.json`` = ``{"size": [W,
+H], "boxes": [[left, top, width, height], ...]}`` is written atomically
 (:mod:`crosscl_mm.datasets.proposal_records`): the official SoCo selective
 search at full resolution, filtered by ``ratio3size0308`` with the official
 fallbacks (:mod:`crosscl_mm.datasets.proposals`). An empty list means that
@@ -13,11 +14,14 @@ no box survived; the dataset then uses the whole image.
 
 Images are processed in parallel over ``--workers`` processes with a progress
 line and ETA on stderr. The tool can be killed at any time and rerun: images
-whose record is already there (and readable) are skipped. Images that cannot
-be decoded are reported, counted and left without a record; they do not stop
-the run. Exit codes: 0 done (broken images allowed), 1 some images failed
-for another reason (listed) or a worker process died, 2 bad arguments (no
-DATA_ROOT, no images), 130 interrupted.
+whose record is already there are skipped (records are written atomically,
+so one that exists is complete; ``--verify`` reads them all and recomputes
+any that is not a valid record). Images that cannot be decoded are reported,
+counted and left without a record; they do not stop the run.
+
+Exit codes: 0 done (broken images allowed), 1 some images failed for another
+reason (listed) or a worker process died, 2 bad arguments (no DATA_ROOT, no
+images), 130 interrupted.
 """
 import argparse
 import ctypes
@@ -29,7 +33,7 @@ import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import Iterator, List, Optional, Tuple
+from typing import Iterator, List, Optional, Set, Tuple
 
 from crosscl_mm.datasets.image_folder import scan_image_folder
 from crosscl_mm.datasets.proposal_records import (ProposalRecordError, proposal_record_path,
@@ -70,33 +74,40 @@ def process_image(task: Tuple[str, str]) -> Tuple[str, str, int, str]:
     return COMPUTED, img_path, len(boxes), ''
 
 
-def remove_partial_files(out_dir: str) -> int:
-    """Delete the temporary files of records whose write a kill interrupted
-    (``save_atomically`` writes ``.NAME.json.XXXX.partial`` beside ``NAME.json``
-    and renames it); returns how many there were."""
-    removed = 0
+def existing_records(out_dir: str) -> Tuple[Set[str], int]:
+    """The records already in ``out_dir`` (normalised paths), found in one
+    walk, and the number of temporary files of interrupted writes it deleted
+    (``save_atomically`` writes ``.NAME.json.XXXX.partial`` beside
+    ``NAME.json``, then renames it, so a record that exists is complete)."""
+    records, removed = set(), 0
     for folder, _, files in os.walk(out_dir):
         for name in files:
             if name.startswith('.') and name.endswith('.partial') and '.json.' in name:
                 os.remove(osp.join(folder, name))
                 removed += 1
-    return removed
+            elif name.endswith('.json'):
+                records.add(osp.normpath(osp.join(folder, name)))
+    return records, removed
 
 
-def pending_images(images: List[str], data_root: str, out_dir: str
+def pending_images(images: List[str], data_root: str, out_dir: str, verify: bool = False
                    ) -> Tuple[List[Tuple[str, str]], int, int]:
     """Split the images into those to compute and those already done.
 
     Returns ``(tasks, done, invalid)``: ``(img_path, record_path)`` of each
-    image without a readable record, the number already done, and how many
-    existing records were unreadable (recomputed).
+    image without a record, the number already done, and how many existing
+    records were unreadable (only looked for with ``verify``; recomputed).
     """
+    records, removed = existing_records(out_dir)
+    if removed:
+        print(f'removed {removed} partial records left by an interrupted run', file=sys.stderr)
     tasks, done, invalid = [], 0, 0
     for img_path in images:
         record = proposal_record_path(out_dir, data_root, img_path)
-        if osp.exists(record):
+        if osp.normpath(record) in records:
             try:
-                read_proposal_record(record)
+                if verify:
+                    read_proposal_record(record)
                 done += 1
                 continue
             except ProposalRecordError as exc:
@@ -171,6 +182,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('out_dir', help='folder of the records (mirrors DATA_ROOT)')
     parser.add_argument('--workers', type=int, default=len(os.sched_getaffinity(0)),
                         help='processes (default: the CPUs this process may use)')
+    parser.add_argument('--verify', action='store_true',
+                        help='read every existing record and recompute those that are not '
+                             'valid (by default a record that exists is complete: writes '
+                             'are atomic)')
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error(f'--workers must be >= 1, got {args.workers}')
@@ -179,10 +194,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except FileNotFoundError as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2
-    partial = remove_partial_files(args.out_dir)
-    if partial:
-        print(f'removed {partial} partial records left by an interrupted run', file=sys.stderr)
-    tasks, done, invalid = pending_images(images, args.data_root, args.out_dir)
+    tasks, done, invalid = pending_images(images, args.data_root, args.out_dir, args.verify)
     others = f'{ignored} other file' + ('' if ignored == 1 else 's')
     print(f'{len(images)} images under {args.data_root} ({others} ignored): '
           f'{done} already have a record in {args.out_dir}, {len(tasks)} to compute '
