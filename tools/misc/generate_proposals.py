@@ -38,18 +38,26 @@ from typing import Iterator, List, Optional, Set, Tuple
 from crosscl_mm.datasets.image_folder import scan_image_folder
 from crosscl_mm.datasets.proposal_records import (ProposalRecordError, proposal_record_path,
                                                   read_proposal_record, write_proposal_record)
+from crosscl_mm.datasets.proposals import soco_proposals
+from crosscl_mm.datasets.transforms.loading import decode_rgb
 
 # Outcomes of one image.
 COMPUTED, BROKEN, FAILED = 'computed', 'broken', 'failed'
 
 
-def _die_with_parent() -> None:
-    """Pool initializer: a worker gets SIGKILL when the tool dies, so that a
-    killed run leaves no process behind (Linux prctl PR_SET_PDEATHSIG)."""
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with_parent(parent: int) -> None:
+    """Worker initializer: a worker gets SIGKILL when the tool dies, so that a
+    killed run leaves no process behind (Linux ``prctl(PR_SET_PDEATHSIG)``;
+    elsewhere workers finish their task and exit)."""
     try:
-        ctypes.CDLL('libc.so.6', use_errno=True).prctl(1, signal.SIGKILL)
+        ctypes.CDLL('libc.so.6', use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):
         pass
+    if os.getppid() != parent:  # the tool died before prctl took effect
+        os._exit(1)
     # Ctrl-C goes to the whole process group: the parent alone handles it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
@@ -59,8 +67,6 @@ def process_image(task: Tuple[str, str]) -> Tuple[str, str, int, str]:
 
     Returns ``(outcome, img_path, number of boxes, message)``.
     """
-    from crosscl_mm.datasets.proposals import soco_proposals
-    from crosscl_mm.datasets.transforms.loading import decode_rgb
     img_path, record_path = task
     try:
         img = decode_rgb(img_path)
@@ -129,7 +135,7 @@ def run_in_processes(tasks: List[Tuple[str, str]], workers: int, in_flight: dict
     (bpo-22393). At most ``2 * workers`` tasks are queued, so a million
     images do not make a million futures.
     """
-    pool = ProcessPoolExecutor(workers, initializer=_die_with_parent)
+    pool = ProcessPoolExecutor(workers, initializer=_die_with_parent, initargs=(os.getpid(),))
     queue = iter(tasks)
     try:
         for task in itertools.islice(queue, 2 * workers):
