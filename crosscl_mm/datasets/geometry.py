@@ -65,3 +65,64 @@ def boxes_inside_view(boxes: np.ndarray, size: float) -> np.ndarray:
     """
     boxes = np.asarray(boxes)
     return (boxes[:, 0] >= 0) & (boxes[:, 1] >= 0) & (boxes[:, 2] < size) & (boxes[:, 3] < size)
+
+
+# DetCo's jigsaw patches (PIRL's local views): a local view is cut into a
+# grid x grid lattice of cells and a smaller patch is taken inside each cell.
+# A view here is a crop box of the source image resized to ``size x size``
+# and then, if ``flipped``, mirrored horizontally.
+
+__all__ += ['grid_cells', 'boxes_at_offsets', 'view_boxes_to_image']
+
+
+def grid_cells(size: float, grid: int = 3) -> np.ndarray:
+    """The ``grid x grid`` cells of a ``size x size`` view, row-major.
+
+    Cell ``(i, j)`` (row ``i``, column ``j``) is
+    ``(j * c, i * c, (j + 1) * c, (i + 1) * c)`` with ``c = size / grid``:
+    85-pixel cells on DetCo's 255-pixel local view (paper section 3.4).
+
+    Returns:
+        np.ndarray: ``(grid * grid, 4)`` float64 boxes; cell ``i * grid + j``.
+    """
+    edges = np.arange(grid + 1, dtype=np.float64) * (size / grid)
+    y0, x0 = np.meshgrid(edges[:-1], edges[:-1], indexing='ij')
+    y1, x1 = np.meshgrid(edges[1:], edges[1:], indexing='ij')
+    return np.stack([x0, y0, x1, y1], axis=-1).reshape(-1, 4)
+
+
+def boxes_at_offsets(origins: np.ndarray, offsets: np.ndarray, side: float) -> np.ndarray:
+    """``side x side`` boxes whose top-left corners are ``origins`` moved by
+    ``offsets``: the random crop inside each cell.
+
+    Args:
+        origins: ``(K, 2)`` or ``(K, 4)`` boxes/points; only ``x0, y0`` are used.
+        offsets: ``(K, 2)`` ``(dx, dy)`` of each box from its origin.
+        side: side of each box in pixels.
+
+    Returns:
+        np.ndarray: ``(K, 4)`` float64 boxes ``(x0, y0, x0 + side, y0 + side)``.
+    """
+    corner = np.asarray(origins, dtype=np.float64)[:, :2] + np.asarray(offsets, dtype=np.float64)
+    return np.concatenate([corner, corner + side], axis=1)
+
+
+def view_boxes_to_image(boxes: np.ndarray, crop: np.ndarray, size: float,
+                        flipped: bool = False) -> np.ndarray:
+    """Map boxes from a view back into the source image.
+
+    The view is the region ``crop`` of the image resized to ``size x size``
+    (exclusive right/bottom edges), then mirrored when ``flipped``. A view
+    x-coordinate ``u`` of a flipped view is ``size - u`` before the flip, so a
+    box's left edge in the image comes from its right edge in the view.
+
+    Returns:
+        np.ndarray: ``(K, 4)`` boxes in pixels of the source image.
+    """
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4).copy()
+    if flipped:
+        boxes[:, [0, 2]] = size - boxes[:, [2, 0]]
+    crop = np.asarray(crop, dtype=np.float64)
+    scale = (crop[2:] - crop[:2]) / size
+    xy = boxes.reshape(-1, 2, 2) * scale + crop[:2]
+    return xy.reshape(-1, 4)

@@ -1,7 +1,9 @@
 from .formatting import PackRegionPairInputs
+from .global_local_views import JigsawPatches, MultiViewRandomResizedCrop, ViewRandAugment
 from .loading import LoadImageRGB
 from .regions import SlidingWindowRegions
 from .views import PairedRandomResizedCrop, ViewColorAugment
 
 __all__ = ['LoadImageRGB', 'PairedRandomResizedCrop', 'ViewColorAugment',
-           'SlidingWindowRegions', 'PackRegionPairInputs']
+           'SlidingWindowRegions', 'PackRegionPairInputs', 'MultiViewRandomResizedCrop',
+           'ViewRandAugment', 'JigsawPatches']

@@ -12,7 +12,9 @@ from crosscl_mm.registry import TRANSFORMS
 class PackRegionPairInputs(BaseTransform):
     """Pack the two views and their regions for the model.
 
-    ``inputs`` becomes ``[query, key]``, uint8 ``(3, H, W)`` tensors;
+    ``inputs`` becomes ``[query, key]`` (or every view, in order), uint8
+    ``(3, H, W)`` tensors; a stack of patches ``(P, H, W, 3)`` becomes
+    ``(P, 3, H, W)``;
     ``data_samples`` is a :class:`BaseDataElement` with one
     :class:`InstanceData` per region level (``regions_p4``: ``query_boxes``,
     ``key_boxes``, ``valid``) and ``meta_keys`` as metainfo.
@@ -22,7 +24,7 @@ class PackRegionPairInputs(BaseTransform):
         self.meta_keys = tuple(meta_keys)
 
     def transform(self, results: dict) -> dict:
-        views = [torch.from_numpy(np.ascontiguousarray(v.transpose(2, 0, 1))) for v in results['img']]
+        views = [torch.from_numpy(np.ascontiguousarray(np.moveaxis(v, -1, -3))) for v in results['img']]
         sample = BaseDataElement(metainfo={k: results[k] for k in self.meta_keys if k in results})
         for key, regions in results.items():
             if key.startswith('regions_'):
