@@ -160,3 +160,6 @@ def test_config_pipeline_packs_views_and_patch_sets_for_the_model():
     mean = torch.tensor([123.675, 116.28, 103.53]).view(3, 1, 1)
     std = torch.tensor([58.395, 57.12, 57.375]).view(3, 1, 1)
     torch.testing.assert_close(out[2][1, 4], (raw.float() - mean) / std)
+    # a BGR pipeline's patches get their channels reversed, not their order
+    bgr = MODELS.build(dict(cfg.model.data_preprocessor, bgr_to_rgb=True))
+    torch.testing.assert_close(bgr(batch)['inputs'][2][1, 4], (raw.flip(0).float() - mean) / std)
