@@ -1,3 +1,4 @@
 from .crosscl import CrossCL
+from .detco import DetCo
 
-__all__ = ['CrossCL']
+__all__ = ['CrossCL', 'DetCo']

@@ -1,4 +1,5 @@
 from .global_projection import GlobalProjectionNeck
+from .patch_set_projection import PatchSetProjectionNeck
 from .top_down_fpn import TopDownFPN
 
-__all__ = ['GlobalProjectionNeck', 'TopDownFPN']
+__all__ = ['GlobalProjectionNeck', 'PatchSetProjectionNeck', 'TopDownFPN']
