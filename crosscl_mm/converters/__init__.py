@@ -4,6 +4,7 @@ from .checkpoint_io import CheckpointError, load_checkpoint_safely
 from .encoder_weights import (Conversion, EncoderWeights, convert, read_pretrained_checkpoint,
                               register_reader, serialise)
 from . import crosscl  # noqa: E402,F401  (registers its readers)
+from . import detco  # noqa: E402,F401
 
 __all__ = ['CheckpointError', 'load_checkpoint_safely', 'save_atomically', 'Conversion',
            'EncoderWeights', 'convert', 'read_pretrained_checkpoint', 'register_reader',
