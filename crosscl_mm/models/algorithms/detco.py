@@ -2,19 +2,20 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-from mmengine.model import BaseModel, ExponentialMovingAverage
+from mmengine.model import ExponentialMovingAverage
 from mmengine.structures import BaseDataElement
 from torch import Tensor, nn
 
 from crosscl_mm.registry import MODELS
 from crosscl_mm.utils import batch_shuffle, batch_unshuffle
 from ..utils import KeyQueue
+from .base import PretrainingAlgorithm
 
 Embeddings = Dict[str, Tensor]
 
 
 @MODELS.register_module()
-class DetCo(BaseModel):
+class DetCo(PretrainingAlgorithm):
     """DetCo: multi-level supervision and global-local contrast on MoCo v2.
 
     Implementation of `DetCo: Unsupervised Contrastive Learning for Object
@@ -89,12 +90,7 @@ class DetCo(BaseModel):
                  shuffle_key_batches: bool = True,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg=None) -> None:
-        if data_preprocessor is None:
-            data_preprocessor = dict(type='RegionPairDataPreprocessor')
-        if isinstance(data_preprocessor, dict):
-            # Built here, in our scope: BaseModel would look in MMEngine's root registry.
-            data_preprocessor = MODELS.build(data_preprocessor)
-        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        super().__init__(data_preprocessor, init_cfg)
         self.level_names = tuple(level_names)
         level_channels = tuple(level_channels)
         global_hid = tuple(global_hid_channels or level_channels)
@@ -159,17 +155,6 @@ class DetCo(BaseModel):
         k_global, k_local = self._encode(self.momentum_encoder.module, img_k, patches_k)
         return ({level: batch_unshuffle(k, unshuffle_global) for level, k in k_global.items()},
                 {level: batch_unshuffle(k, unshuffle_local) for level, k in k_local.items()})
-
-    def extract_feat(self, inputs: List[Tensor], data_samples=None) -> Tuple[Tensor, ...]:
-        """Backbone features of the first global view."""
-        return self.backbone(inputs[0])
-
-    def forward(self, inputs, data_samples=None, mode: str = 'tensor'):
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        if mode == 'tensor':
-            return self.extract_feat(inputs)
-        raise RuntimeError(f'DetCo supports modes "loss" and "tensor", not {mode!r}')
 
     def loss(self, inputs: List[Tensor],
              data_samples: Optional[List[BaseDataElement]] = None) -> Dict[str, Tensor]:
