@@ -107,6 +107,9 @@ def paper_losses(snapshot, inputs):
 def test_every_term_matches_the_papers_equations_and_each_queue_gets_its_keys():
     model = build()
     model.loss(make_inputs(4, seed=1))  # first step: the key encoder copies, queues get keys
+    online = dict(model._online_encoder().named_parameters())
+    for name, value in model.momentum_encoder.module.named_parameters():
+        assert torch.equal(value, online[name]), name  # a copy, not an independent init
     snapshot = copy.deepcopy(model)
     inputs = make_inputs(4, seed=2)
     losses = model.loss(inputs)

@@ -174,16 +174,26 @@ def mmdet_model(config):
         return MMDET_MODELS.build(cfg.model).eval()
 
 
+def converter_main():
+    """``main(argv)`` of tools/model_converters/convert_pretrained.py, run in
+    this process (the command line without a second interpreter start)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'convert_pretrained', osp.join(REPO, 'tools/model_converters/convert_pretrained.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
 def test_converted_backbone_loads_into_mmdet_mask_rcnn_and_reproduces_c2_c5(
-        detco_r50_checkpoint, tmp_path):
+        detco_r50_checkpoint, tmp_path, capsys):
     model, path = detco_r50_checkpoint
     out = str(tmp_path / 'detco_mmdet.pth')
-    proc = run(python_cmd(osp.join(REPO, 'tools/model_converters/convert_pretrained.py'),
-                          path, out, '--to', 'mmdet'))
+    assert converter_main()([path, out, '--to', 'mmdet']) == 0
     converted = torch.load(out, map_location='cpu', weights_only=True)
     # the whole ResNet-50, nothing else
     assert set(converted['state_dict']) == {'backbone.' + k for k in model.backbone.state_dict()}
-    assert f'exported {len(converted["state_dict"])} tensors' in proc.stdout
+    assert f'exported {len(converted["state_dict"])} tensors' in capsys.readouterr().out
     assert converted['meta']['converted_from'] == path
     detector = mmdet_model('mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py')
     missing, unexpected = detector.load_state_dict(converted['state_dict'], strict=False)
