@@ -156,10 +156,15 @@ def test_config_pipeline_packs_views_and_patch_sets_for_the_model():
     out = pre(batch, training=True)['inputs']
     assert [tuple(x.shape) for x in out] == [(2, 3, 224, 224), (2, 3, 224, 224),
                                              (2, 9, 3, 64, 64), (2, 9, 3, 64, 64)]
-    raw = batch['inputs'][2][1][4]  # second image, fifth patch
+    patches = torch.stack(batch['inputs'][2]).float()  # (2, 9, 3, 64, 64), uint8 values
     mean = torch.tensor([123.675, 116.28, 103.53]).view(3, 1, 1)
     std = torch.tensor([58.395, 57.12, 57.375]).view(3, 1, 1)
-    torch.testing.assert_close(out[2][1, 4], (raw.float() - mean) / std)
+    for i in range(2):
+        for p in range(9):
+            torch.testing.assert_close(out[2][i, p], (patches[i, p] - mean) / std)
     # a BGR pipeline's patches get their channels reversed, not their order
     bgr = MODELS.build(dict(cfg.model.data_preprocessor, bgr_to_rgb=True))
-    torch.testing.assert_close(bgr(batch)['inputs'][2][1, 4], (raw.flip(0).float() - mean) / std)
+    flipped = bgr(batch)['inputs'][2]
+    for i in range(2):
+        for p in range(9):
+            torch.testing.assert_close(flipped[i, p], (patches[i, p].flip(0) - mean) / std)
