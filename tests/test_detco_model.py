@@ -17,7 +17,8 @@ from conftest import free_port, python_cmd
 LEVELS = ('res2', 'res3', 'res4', 'res5')
 CHANNELS = (64, 128, 256, 512)  # ResNet-18
 WEIGHTS = (0.1, 0.4, 0.7, 1.0)
-T, M = 0.2, 0.99
+M = 0.99
+TEMPERATURES = dict(g2g=0.2, l2l=0.3, l2g=0.5)  # one per term, to see which term uses which
 
 
 def tiny_cfg(**overrides):
@@ -26,7 +27,8 @@ def tiny_cfg(**overrides):
                              norm_cfg=dict(type='BN'), zero_init_residual=False),
                level_channels=CHANNELS, level_weights=WEIGHTS,
                global_hid_channels=(32, 32, 32, 32), local_hid_channels=(48, 48, 48, 48),
-               loss=dict(type='InfoNCELoss', temperature=T))
+               loss={term: dict(type='InfoNCELoss', temperature=t)
+                     for term, t in TEMPERATURES.items()})
     cfg.update(overrides)
     return cfg
 
@@ -68,7 +70,7 @@ def embeddings(backbone, params, img, patches):
     return q_g, q_l
 
 
-def info_nce(q, k_pos, queue):
+def info_nce(q, k_pos, queue, T):
     """Eq. 2/4/5: -log exp(q.k+/T) / sum_{j=0..K} exp(q.k_j/T), batch mean;
     ``queue`` is (dim, K), the k_j for j >= 1."""
     pos = torch.exp((q * k_pos).sum(dim=1) / T)
@@ -98,9 +100,10 @@ def paper_losses(snapshot, inputs):
     for level, w in zip(LEVELS, WEIGHTS):
         queue_g = state[f'queues.{level}_global.keys']
         queue_l = state[f'queues.{level}_local.keys']
-        out[f'loss_{level}_g2g'] = w * info_nce(q_g[level], k_g[level], queue_g)  # Eq. 2
-        out[f'loss_{level}_l2l'] = w * info_nce(q_l[level], k_l[level], queue_l)  # Eq. 5
-        out[f'loss_{level}_l2g'] = w * info_nce(q_l[level], k_g[level], queue_g)  # Eq. 4
+        t = TEMPERATURES
+        out[f'loss_{level}_g2g'] = w * info_nce(q_g[level], k_g[level], queue_g, t['g2g'])  # Eq. 2
+        out[f'loss_{level}_l2l'] = w * info_nce(q_l[level], k_l[level], queue_l, t['l2l'])  # Eq. 5
+        out[f'loss_{level}_l2g'] = w * info_nce(q_l[level], k_g[level], queue_g, t['l2g'])  # Eq. 4
     return out, k_g, k_l, q_l
 
 
@@ -149,8 +152,13 @@ def test_heads_and_queues_per_stage_and_clear_errors():
     with pytest.raises(ValueError, match=r'P_q must be \(N, 9, 3, h, w\)'):
         inputs = make_inputs(2, seed=0)
         model.loss([inputs[0], inputs[1], inputs[2][:, :4], inputs[3][:, :4]])
-    bn = build(global_neck=dict(type='GlobalProjectionNeck', norm_cfg=dict(type='BN1d')))
+    bn = build(global_neck=dict(type='GlobalProjectionNeck', norm_cfg=dict(type='BN1d')),
+               loss=dict(type='InfoNCELoss', temperature=0.2))
     assert isinstance(bn.global_necks['res3'].mlp[1], torch.nn.BatchNorm1d)
+    # one loss config serves every term (the paper's single temperature)
+    assert [bn.term_losses[t].temperature for t in ('g2g', 'l2l', 'l2g')] == [0.2] * 3
+    with pytest.raises(ValueError, match="one per term"):
+        MODELS.build(tiny_cfg(loss=dict(g2g=dict(type='InfoNCELoss'))))
 
 
 SHUFFLE_SNIPPET = """

@@ -58,15 +58,20 @@ def test_recipe_is_pinned():
     loader = cfg['train_dataloader']
     assert loader['batch_size'] * 8 == 256 and loader['drop_last'] is True
     steps = {t['type']: t for t in loader['dataset']['pipeline']}
-    assert [t['type'] for t in loader['dataset']['pipeline']] == [
-        'LoadImageRGB', 'MultiViewRandomResizedCrop', 'ViewColorAugment', 'JigsawPatches',
-        'PackRegionPairInputs']
+    pipeline = loader['dataset']['pipeline']
+    assert [t['type'] for t in pipeline] == [
+        'LoadImageRGB', 'MultiViewRandomResizedCrop', 'ViewColorAugment', 'ViewColorAugment',
+        'JigsawPatches', 'PackRegionPairInputs']
     crop = steps['MultiViewRandomResizedCrop']
     assert tuple(crop['sizes']) == (224, 224, 255, 255) and crop['flip_prob'] == 0.5
     assert [tuple(s) for s in crop['scales']] == [(0.2, 1.0), (0.2, 1.0), (0.6, 1.0), (0.6, 1.0)]
-    color = steps['ViewColorAugment']
-    assert (color['jitter_prob'], color['brightness'], color['contrast'], color['saturation'],
-            color['hue'], color['gray_prob'], color['blur_prob']) == (0.8, .4, .4, .4, .1, .2, .5)
+    color_global, color_local = dict(pipeline[2]), dict(pipeline[3])
+    assert (color_global['jitter_prob'], color_global['brightness'], color_global['contrast'],
+            color_global['saturation'], color_global['hue'], color_global['gray_prob'],
+            color_global['blur_prob']) == (0.8, .4, .4, .4, .1, .2, .5)
+    # the local crops (before the cut) share the global views' parameters
+    assert tuple(color_global.pop('views')) == (0, 1) and tuple(color_local.pop('views')) == (2, 3)
+    assert color_local == color_global
     jigsaw = steps['JigsawPatches']
     assert (tuple(jigsaw['views']), jigsaw['grid'], jigsaw['patch_size'], jigsaw['shared_order']) \
         == ((2, 3), 3, 64, False)
@@ -79,7 +84,7 @@ def test_recipe_is_pinned():
                                    'train_cfg.max_epochs': 800},
         'detco_r50_200e_in1k_equal-weights.py': {'model.level_weights': (1.0, 1.0, 1.0, 1.0)},
         'detco_r50_200e_in1k_shared-order.py': {
-            'train_dataloader.dataset.pipeline.3.shared_order': True},
+            'train_dataloader.dataset.pipeline.4.shared_order': True},
         'detco_r50_200e_in1k_wide-local-head.py': {
             'model.local_hid_channels': (2304, 4608, 9216, 18432)},
     }
@@ -102,7 +107,7 @@ def tiny_options(photo_dir, *extra):
             'model.backbone.depth=18', 'model.level_channels=[64,128,256,512]',
             'model.queue_len=64',
             'train_dataloader.dataset.pipeline.1.sizes=[64,64,126,126]',
-            'train_dataloader.dataset.pipeline.3.patch_size=32',
+            'train_dataloader.dataset.pipeline.4.patch_size=32',
             'train_cfg.max_epochs=1', 'default_hooks.logger.interval=1',
             'default_hooks.checkpoint.interval=1', 'env_cfg.cudnn_benchmark=False', *extra]
 

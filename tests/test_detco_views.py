@@ -168,3 +168,18 @@ def test_config_pipeline_packs_views_and_patch_sets_for_the_model():
     for i in range(2):
         for p in range(9):
             torch.testing.assert_close(flipped[i, p], (patches[i, p].flip(0) - mean) / std)
+
+
+def test_color_augment_on_chosen_views_and_per_patch_on_a_stack():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)
+    stack = np.stack([image[:16, :16]] * 9)
+    aug = TRANSFORMS.build(dict(type='ViewColorAugment', views=(1, 2), blur_prob=0,
+                                jitter_prob=1.0, gray_prob=0))
+    torch.manual_seed(0)
+    out = aug(dict(img=[image.copy(), image.copy(), stack.copy()]))['img']
+    np.testing.assert_array_equal(out[0], image)  # not chosen: untouched
+    assert not np.array_equal(out[1], image)
+    assert out[2].shape == stack.shape
+    # nine identical patches, nine draws
+    assert len({out[2][k].tobytes() for k in range(9)}) == 9

@@ -9,6 +9,11 @@ global_size = 224
 local_size = 255
 patch_size = 64
 
+# MoCo v2's colour augmentation; the local crops share its parameters (paper 3.4).
+color_augment = dict(type='ViewColorAugment', blur_prob=0.5, blur_sigma=(0.1, 2.0),
+                     jitter_prob=0.8, brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1,
+                     gray_prob=0.2)
+
 train_pipeline = [
     dict(type='LoadImageRGB'),
     dict(type='MultiViewRandomResizedCrop',
@@ -16,8 +21,9 @@ train_pipeline = [
          scales=((0.2, 1.0), (0.2, 1.0), (0.6, 1.0), (0.6, 1.0)),
          flip_prob=0.5),
     # RandAugment on the global views: configs/detco_r50_200e_in1k_randaug.py.
-    dict(type='ViewColorAugment', blur_prob=0.5, blur_sigma=(0.1, 2.0), jitter_prob=0.8,
-         brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1, gray_prob=0.2),
+    dict(color_augment, views=(0, 1)),
+    # Once per 255 px local crop, before the cut; after JigsawPatches it would draw per patch.
+    dict(color_augment, views=(2, 3)),
     dict(type='JigsawPatches', views=(2, 3), grid=3, patch_size=patch_size, shared_order=False),
     dict(type='PackRegionPairInputs',
          meta_keys=('img_path', 'crop_boxes', 'flips', 'patch_boxes', 'patch_cells')),

@@ -1,5 +1,5 @@
 import random
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -82,12 +82,16 @@ class ViewColorAugment(BaseTransform):
 
     In the reference's order: Gaussian blur (PIL, sigma uniform in
     ``blur_sigma``) with ``blur_prob``; torchvision ColorJitter with
-    ``jitter_prob``; RandomGrayscale with ``gray_prob``.
+    ``jitter_prob``; RandomGrayscale with ``gray_prob``. ``views`` picks the
+    entries of ``results['img']`` to augment (all by default); an entry that
+    is a stack of patches ``(P, h, w, 3)`` gets one draw per patch.
     """
 
     def __init__(self, blur_prob: float = 0.5, blur_sigma: Sequence[float] = (0.1, 2.0),
                  jitter_prob: float = 0.8, brightness: float = 0.4, contrast: float = 0.4,
-                 saturation: float = 0.4, hue: float = 0.1, gray_prob: float = 0.2) -> None:
+                 saturation: float = 0.4, hue: float = 0.1, gray_prob: float = 0.2,
+                 views: Optional[Sequence[int]] = None) -> None:
+        self.views = None if views is None else tuple(views)
         self.blur_prob = blur_prob
         self.blur_sigma = tuple(blur_sigma)
         self.jitter_prob = jitter_prob
@@ -95,6 +99,8 @@ class ViewColorAugment(BaseTransform):
         self.grayscale = T.RandomGrayscale(gray_prob)
 
     def _augment(self, view: np.ndarray) -> np.ndarray:
+        if view.ndim == 4:
+            return np.stack([self._augment(patch) for patch in view])
         img = Image.fromarray(view)
         if random.random() < self.blur_prob:
             img = img.filter(ImageFilter.GaussianBlur(radius=random.uniform(*self.blur_sigma)))
@@ -103,9 +109,13 @@ class ViewColorAugment(BaseTransform):
         return np.asarray(self.grayscale(img))
 
     def transform(self, results: dict) -> dict:
-        results['img'] = [self._augment(view) for view in results['img']]
+        views = range(len(results['img'])) if self.views is None else self.views
+        results['img'] = list(results['img'])
+        for i in views:
+            results['img'][i] = self._augment(results['img'][i])
         return results
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(blur_prob={self.blur_prob}, blur_sigma={self.blur_sigma}, '
-                f'jitter_prob={self.jitter_prob}, jitter={self.jitter}, grayscale={self.grayscale})')
+                f'jitter_prob={self.jitter_prob}, jitter={self.jitter}, grayscale={self.grayscale}, '
+                f'views={self.views})')

@@ -12,6 +12,7 @@ from ..utils import KeyQueue
 from .base import PretrainingAlgorithm
 
 Embeddings = Dict[str, Tensor]
+TERMS = ('g2g', 'l2l', 'l2g')
 
 
 @MODELS.register_module()
@@ -65,7 +66,9 @@ class DetCo(PretrainingAlgorithm):
         local_hid_channels: hidden width of each stage's local head; ``None``
             for ``C_i`` (Qianna00/openselfsup ``r50_marvel.py:39-62``).
             DetCo.pytorch uses ``9 * C_i`` (340M parameters at Res5).
-        loss: config of the InfoNCE loss, one temperature for every term.
+        loss: config of the InfoNCE loss of every term (one temperature, as
+            the paper's Eq. 2, 4, 5), or a dict with one config per term
+            (``g2g``, ``l2l``, ``l2g``).
         queue_len: keys in each of the ``2 * len(level_names)`` queues.
         feat_dim: dimension of every embedding.
         momentum: momentum of the key encoder, ``k = m * k + (1 - m) * q``.
@@ -114,7 +117,11 @@ class DetCo(PretrainingAlgorithm):
         self.global_necks = heads(global_neck, global_hid)
         self.local_necks = heads(local_neck, local_hid)
         self.num_patches = next(iter(self.local_necks.values())).num_patches
-        self.loss_module = MODELS.build(loss)
+        term_losses = {term: loss for term in TERMS} if 'type' in loss else dict(loss)
+        if set(term_losses) != set(TERMS):
+            raise ValueError(f'DetCo: loss must be one loss config or one per term {TERMS}, '
+                             f'got keys {sorted(term_losses)}')
+        self.term_losses = nn.ModuleDict({t: MODELS.build(term_losses[t]) for t in TERMS})
         self.shuffle_key_batches = shuffle_key_batches
 
         self.momentum_encoder = ExponentialMovingAverage(self._online_encoder(), 1 - momentum)
@@ -177,7 +184,7 @@ class DetCo(PretrainingAlgorithm):
                          l2l=(q_local[level], k_local[level], local_queue),     # Eq. 5
                          l2g=(q_local[level], k_global[level], global_queue))   # Eq. 4
             for term, (query, key, negatives) in terms.items():
-                loss, accuracy = self.loss_module(query, key, negatives)
+                loss, accuracy = self.term_losses[term](query, key, negatives)
                 losses[f'loss_{level}_{term}'] = weight * loss
                 losses[f'acc_{level}_{term}'] = accuracy
 
