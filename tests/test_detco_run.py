@@ -198,7 +198,9 @@ def test_converted_backbone_loads_into_mmdet_mask_rcnn_and_reproduces_c2_c5(
     converted = torch.load(out, map_location='cpu', weights_only=True)
     # the whole ResNet-50, nothing else
     assert set(converted['state_dict']) == {'backbone.' + k for k in model.backbone.state_dict()}
-    assert f'exported {len(converted["state_dict"])} tensors' in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f'exported {len(converted["state_dict"])} tensors' in printed
+    assert 'the whole FPN (not pretrained: the checkpoint has none)' in printed
     assert converted['meta']['converted_from'] == path
     detector = mmdet_model('mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py')
     missing, unexpected = detector.load_state_dict(converted['state_dict'], strict=False)

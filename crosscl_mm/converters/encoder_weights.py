@@ -127,6 +127,12 @@ def _fpn_convs_not_pretrained(w: EncoderWeights, name) -> List[str]:
     return [f'FPN {", ".join(missing)} (not pretrained)'] if missing else []
 
 
+def _whole_fpn_not_exported(w: EncoderWeights) -> List[str]:
+    # A checkpoint without an FPN (MoCo-style, DetCo) has nothing for --with-fpn to export.
+    return ['the whole FPN (use --with-fpn to export it)' if w.fpn else
+            'the whole FPN (not pretrained: the checkpoint has none)']
+
+
 def _mmdet_names(w: EncoderWeights, with_fpn: bool):
     # mmdet's ResNet uses torchvision's names.
     out, renamed, dropped = _rename(w, lambda key: 'backbone.' + key,
@@ -135,7 +141,7 @@ def _mmdet_names(w: EncoderWeights, with_fpn: bool):
         not_pretrained = _fpn_convs_not_pretrained(
             w, lambda kind, level: _mmdet_fpn_name(kind, level, 'conv', '')[:-6])
     else:
-        not_pretrained = ['the whole FPN (use --with-fpn to export it)']
+        not_pretrained = _whole_fpn_not_exported(w)
     return out, renamed, dropped, not_pretrained + ['RPN and RoI heads']
 
 
@@ -158,7 +164,7 @@ def _detectron2_names(w: EncoderWeights, with_fpn: bool):
     out, renamed, dropped = _rename(w, _detectron2_backbone_name,
                                     _detectron2_fpn_name if with_fpn else None)
     not_pretrained = _fpn_convs_not_pretrained(w, lambda kind, level: f'fpn_{kind}{level}') \
-        if with_fpn else ['the whole FPN (use --with-fpn to export it)']
+        if with_fpn else _whole_fpn_not_exported(w)
     return out, renamed, dropped, not_pretrained + ['RPN and RoI heads']
 
 
