@@ -1,7 +1,9 @@
 from .formatting import PackRegionPairInputs
 from .loading import LoadImageRGB
 from .regions import SlidingWindowRegions
+from .soco_views import CutoutInBoxes, LoadProposals, SoCoViews
 from .views import PairedRandomResizedCrop, ViewColorAugment
 
 __all__ = ['LoadImageRGB', 'PairedRandomResizedCrop', 'ViewColorAugment',
-           'SlidingWindowRegions', 'PackRegionPairInputs']
+           'SlidingWindowRegions', 'PackRegionPairInputs', 'LoadProposals', 'SoCoViews',
+           'CutoutInBoxes']
