@@ -1,3 +1,4 @@
 from .crosscl import CrossCL
+from .soco import SoCo
 
-__all__ = ['CrossCL']
+__all__ = ['CrossCL', 'SoCo']
