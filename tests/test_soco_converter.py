@@ -114,6 +114,8 @@ def test_mask_rcnn_loads_backbone_fpn_and_box_head_and_reproduces_them(soco_chec
     assert 'roi_head.bbox_head.shared_convs.3.bn.running_var' in expected
     for key, value in converted.items():
         assert torch.equal(state[key], value), key  # init_cfg loaded it
+    print('loaded into Mask R-CNN:', {part: sum(k.startswith(part) for k in converted)
+                                      for part in pretrained_parts})
 
     x = torch.randn(2, 3, 224, 224)
     with torch.no_grad():
