@@ -19,6 +19,7 @@ from crosscl_mm.datasets.geometry import (boxes_as_crop_fractions, flip_crop_fra
 from crosscl_mm.registry import MODELS
 
 from conftest import skimage_photo
+from test_soco_pipeline import official_levels, official_tensor
 
 # ---------------------------------------------------------------------------
 # The official forward, from its definitions. W maps official names
@@ -110,38 +111,17 @@ def off_loss(q, k, corr):  # regression_loss_bboxs_aware
     return -2 * ((sim * corr).sum(-1).sum(-1) / (corr.sum(-1).sum(-1) + 1e-6)).mean()
 
 
-def off_assign(boxes_px, crop_hw, size, limits, fill):  # resize_bboxs + assign_bboxs_to_...
-    h, w = crop_hw
-    r = np.copy(boxes_px).astype(float)
-    r[:, 0], r[:, 2] = r[:, 0] / w * size, r[:, 2] / w * size
-    r[:, 1], r[:, 3] = r[:, 1] / h * size, r[:, 3] / h * size
-    r = r.astype(int)
-    L = len(r)
-    assigned = np.ones((4, L)) * fill
-    for i, (x1, y1, x2, y2, bid) in enumerate(r):
-        s = math.sqrt((y2 - y1 + 1) * (x2 - x1 + 1))
-        for j in range(4):
-            if s <= limits[j]:
-                assigned[j, i] = bid
-                break
-    return assigned.reshape(4 * L)
+def off_assign(boxes_px, crop_hw, size, limits, fill):  # assign_bboxs_to_feature_map
+    assigned = np.ones((4, len(boxes_px))) * fill
+    levels = official_levels(boxes_px, *crop_hw, size, limits)
+    for i, (level, box_id) in enumerate(zip(levels, boxes_px[:, 4])):
+        if level >= 0:
+            assigned[level, i] = box_id
+    return assigned.reshape(-1)
 
 
 def off_corr(a, b):  # get_aware_correspondence_matrix
     return torch.Tensor((a.reshape(-1, 1) == b.reshape(1, -1)).astype(float))
-
-
-def off_tensor(boxes_px, crop_hw, flip):  # bboxs_to_tensor + flip
-    h, w = crop_hw
-    t = np.copy(boxes_px).astype(float)
-    t[:, 0], t[:, 2] = t[:, 0] / w, t[:, 2] / w
-    t[:, 1], t[:, 3] = t[:, 1] / h, t[:, 3] / h
-    t = torch.Tensor(t)
-    if flip:
-        new = t.clone()
-        new[:, 0], new[:, 2] = 1.0 - t[:, 2], 1.0 - t[:, 0]
-        t = new
-    return t
 
 
 def official_state(ours):
@@ -282,7 +262,8 @@ def test_loss_matches_the_official_forward(star):
     tensors, assigned = {}, {}
     for name, boxes in sets.items():
         view = 0 if name.startswith('1_') else int(name) - 1
-        tensors[name] = torch.stack([off_tensor(b, crop_hw(crops[view]), flips[view])
+        tensors[name] = torch.stack([torch.from_numpy(official_tensor(b, *crop_hw(crops[view]),
+                                                                      flips[view]))
                                      for b in boxes])
         assigned[name] = [off_assign(b, crop_hw(crops[view]), sizes[view], limits,
                                      fills[name[0] if name.startswith('1_') else name])

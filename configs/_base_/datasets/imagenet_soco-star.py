@@ -12,6 +12,6 @@ train_pipeline = [
     dict(type='ViewColorAugment', views=[1, 2, 3], ops=('jitter', 'gray', 'blur', 'solarize'),
          blur_prob=0.1, solarize_prob=0.2, jitter_prob=0.8, brightness=0.4, contrast=0.4,
          saturation=0.2, hue=0.1, gray_prob=0.2, blur_sigma=(0.1, 2.0)),
-    dict(type='PackRegionPairInputs', meta_keys=('img_path', 'crop_boxes', 'flips', 'view_sizes')),
+    {{_base_.pack_inputs}},
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

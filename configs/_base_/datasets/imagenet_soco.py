@@ -15,15 +15,18 @@ view1_colors = dict(type='ViewColorAugment', views=[0], ops=('jitter', 'gray', '
 view2_colors = dict(type='ViewColorAugment', views=[1, 2],
                     ops=('jitter', 'gray', 'blur', 'solarize'), blur_prob=0.1,
                     solarize_prob=0.2, **color_jitter)
+soco_views = dict(type='SoCoViews', view_sizes=(224, 224, 112), crop_scale=(0.5, 1.0),
+                  flip_prob=0.5, select_k=4, padding_k=4, max_tries=5, jitter_prob=0.5,
+                  jitter_ratio=0.1, level_size_limits=(48, 96, 192, 224))
+pack_inputs = dict(type='PackRegionPairInputs',
+                   meta_keys=('img_path', 'crop_boxes', 'flips', 'view_sizes'))
 train_pipeline = [
     dict(type='LoadImageRGB'),
     dict(type='LoadProposals'),
-    dict(type='SoCoViews', view_sizes=(224, 224, 112), crop_scale=(0.5, 1.0), flip_prob=0.5,
-         select_k=4, padding_k=4, max_tries=5, jitter_prob=0.5, jitter_ratio=0.1,
-         level_size_limits=(48, 96, 192, 224)),
+    soco_views,
     view1_colors,
     view2_colors,
-    dict(type='PackRegionPairInputs', meta_keys=('img_path', 'crop_boxes', 'flips', 'view_sizes')),
+    pack_inputs,
 ]
 
 train_dataloader = dict(

@@ -6,12 +6,10 @@ _base_ = './imagenet_soco.py'
 train_pipeline = [
     dict(type='LoadImageRGB'),
     dict(type='LoadProposals'),
-    dict(type='SoCoViews', view_sizes=(224, 224, 112), crop_scale=(0.5, 1.0), flip_prob=0.5,
-         select_k=4, padding_k=4, max_tries=5, jitter_prob=0.5, jitter_ratio=0.1,
-         level_size_limits=(48, 96, 192, 224)),
+    {{_base_.soco_views}},
     {{_base_.view1_colors}},
     {{_base_.view2_colors}},
     dict(type='CutoutInBoxes', views=[1, 2], prob=0.5, area_ratio=(0.1, 0.3)),
-    dict(type='PackRegionPairInputs', meta_keys=('img_path', 'crop_boxes', 'flips', 'view_sizes')),
+    {{_base_.pack_inputs}},
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
