@@ -117,7 +117,7 @@ def test_mask_rcnn_loads_backbone_fpn_and_box_head_and_reproduces_them(soco_chec
     print('loaded into Mask R-CNN:', {part: sum(k.startswith(part) for k in converted)
                                       for part in pretrained_parts})
 
-    x = torch.randn(2, 3, 224, 224)
+    x = torch.randn(2, 3, 128, 128)
     with torch.no_grad():
         theirs = detector.neck(detector.backbone(x))
         ours = model.neck(model.backbone(x))
@@ -125,8 +125,8 @@ def test_mask_rcnn_loads_backbone_fpn_and_box_head_and_reproduces_them(soco_chec
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
         # The same boxes pooled by mmdet's RoIAlign of each level (1/stride) and by
         # SoCo's RoIAlign (fractions of the view times the map size), through both heads.
-        boxes = torch.tensor([[10., 20., 70., 90.], [0., 0., 223., 223.], [50., 40., 180., 150.],
-                              [100., 100., 140., 130.], [30., 5., 200., 60.]])
+        boxes = torch.tensor([[10., 20., 70., 90.], [0., 0., 127., 127.], [50., 40., 120., 110.],
+                              [100., 100., 125., 120.], [30., 5., 100., 60.]])
         images = torch.tensor([0, 1, 0, 1, 1])
         rois = torch.cat([images[:, None].float(), boxes], dim=1)
         extractor = detector.roi_head.bbox_roi_extractor
@@ -138,7 +138,7 @@ def test_mask_rcnn_loads_backbone_fpn_and_box_head_and_reproduces_them(soco_chec
                 y = conv(y)
             y = head.relu(head.shared_fcs[0](y.flatten(1)))
             ours_pooled = torch.cat([
-                model._roi_align(ours[level][image:image + 1], (boxes[i] / 224).view(1, 1, 4))
+                model._roi_align(ours[level][image:image + 1], (boxes[i] / 128).view(1, 1, 4))
                 for i, image in enumerate(images.tolist())])
             torch.testing.assert_close(ours_pooled, pooled, rtol=1e-5, atol=1e-5)
             torch.testing.assert_close(model.head(ours_pooled), y, rtol=1e-5, atol=1e-5)
