@@ -30,6 +30,11 @@ class CosineEMA(BaseAveragedModel):
     ``int(len(dataset) / world_size / batch_size * epochs)``, a few
     iterations more when the last partial batch is dropped.
 
+    The same schedule as mmpretrain's / mmselfsup's ``CosineEMA`` (whose
+    ``momentum`` is the weight of the online model, ``1 - base_momentum``
+    here), which crosscl_mm cannot import at module level in both
+    environments; this one subclasses mmengine's averaged model directly.
+
     Buffers (BN running statistics) are left to mmengine's averaged model;
     they do not enter the training forward, whose BN runs in train mode.
 
