@@ -168,6 +168,9 @@ def perturb(module, rng):
             p.add_(torch.randn(p.shape, generator=rng) * 0.2)
 
 
+SIZES = (0.12, 0.4, 0.75, 1.0)
+
+
 def make_views_and_boxes(star, sizes, limits, rng):
     """Views of a real photo (given crops and flips) and hand-drawn box sets
     in crop pixels with ids: matching, duplicated (padding), unmatched."""
@@ -199,10 +202,13 @@ def make_views_and_boxes(star, sizes, limits, rng):
             ids = [1, 2, 3] if i == 0 else [4, 5, 6]
             rows1, rowsk = [], []
             for j, box_id in enumerate(ids):
-                for rows, crop in ((rows1, crops[0]), (rowsk, crops[k - 1])):
+                # Sizes (fractions of the crop) that land on P2-P5 of a 64-px view, so
+                # matches exist on every level.
+                for rows, crop, size in ((rows1, crops[0], SIZES[(i + j) % 4]),
+                                         (rowsk, crops[k - 1], SIZES[(i + j + 1) % 4])):
                     cw, ch = crop[2] - crop[0], crop[3] - crop[1]
-                    bw = rng.uniform(0.15, 0.95) * cw
-                    bh = rng.uniform(0.15, 0.95) * ch
+                    bw = size * rng.uniform(0.97, 1.0) * cw
+                    bh = size * rng.uniform(0.97, 1.0) * ch
                     x1, y1 = rng.uniform(0, cw - bw), rng.uniform(0, ch - bh)
                     rows.append([x1, y1, x1 + bw - 1, y1 + bh - 1, box_id])
             rows1.append(rows1[0])                   # a padded duplicate
@@ -285,11 +291,12 @@ def test_loss_matches_the_official_forward(star, depth):
         feats_k = [off_fpn(off_resnet(v, W, 'encoder_k.'), W, 'neck_k.') for v in views]
         keys = {name: off_embed(feats_k[0 if name.startswith('1_') else int(name) - 1],
                                 tensors[name], W, '_k', False) for name in sets}
-    official, matches = {}, []
+    official, matches, corrs = {}, [], []
     for k_view in range(2, len(views) + 1):
         corr = torch.stack([off_corr(a, b) for a, b in zip(assigned[f'1_{k_view}'],
                                                            assigned[f'{k_view}'])])
         matches.append(corr.sum((1, 2)))
+        corrs.append(corr)
         official[f'loss_v1_v{k_view}'] = off_loss(preds[f'1_{k_view}'], keys[f'{k_view}'], corr)
         official[f'loss_v{k_view}_v1'] = off_loss(preds[f'{k_view}'], keys[f'1_{k_view}'],
                                                   corr.transpose(1, 2))
@@ -298,8 +305,13 @@ def test_loss_matches_the_official_forward(star, depth):
           'loss', float(sum(official.values())))
     assert set(n for n in ours if n.startswith('loss')) == set(official)
     assert max(diffs.values()) < 1e-5, diffs
-    # Every image of every pair has matches (no match would hide a broken correspondence).
+    # Every image of every pair has matches, and matches involve every FPN level
+    # (a level without one would not enter the loss).
     assert all((count > 0).all() for count in matches), matches
+    for side in (0, 1):
+        levels = {j for corr in corrs for j in range(4)
+                  if (corr.narrow(1 + side, j * 4, 4).sum() > 0)}
+        assert levels == {0, 1, 2, 3}, (side, levels)
     assert float(ours['momentum']) == pytest.approx(m, rel=0, abs=1e-15)
     # The momentum update itself.
     updated = official_state(model.state_dict())
