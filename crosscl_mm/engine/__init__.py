@@ -1,3 +1,4 @@
 from .hooks import FiniteLossHook, MultiScaleTrainingHook
+from .optimizers import LARS
 
-__all__ = ['FiniteLossHook', 'MultiScaleTrainingHook']
+__all__ = ['FiniteLossHook', 'LARS', 'MultiScaleTrainingHook']
