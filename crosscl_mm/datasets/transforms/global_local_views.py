@@ -20,6 +20,7 @@ from PIL import Image
 
 from crosscl_mm.registry import TRANSFORMS
 from ..geometry import boxes_at_offsets, grid_cells, view_boxes_to_image
+from .views import resize_crop, sample_crop_box, sample_flip
 
 
 @TRANSFORMS.register_module()
@@ -64,12 +65,11 @@ class MultiViewRandomResizedCrop(BaseTransform):
         img = Image.fromarray(results['img'])
         views, boxes, flips = [], [], []
         for size, scale in zip(self.sizes, self.scales):
-            top, left, h, w = T.RandomResizedCrop.get_params(img, list(scale), list(self.ratio))
-            view = TF.resized_crop(img, top, left, h, w, [size, size],
-                                   interpolation=T.InterpolationMode.BILINEAR)
-            flip = bool(torch.rand(1).item() < self.flip_prob)
+            box = sample_crop_box(img, scale, self.ratio)
+            view = resize_crop(img, box, size)
+            flip = sample_flip(self.flip_prob)
             views.append(np.asarray(TF.hflip(view) if flip else view))
-            boxes.append((left, top, left + w, top + h))
+            boxes.append(box)
             flips.append(flip)
         results['img'] = views
         results['crop_boxes'] = np.asarray(boxes, dtype=np.float64)

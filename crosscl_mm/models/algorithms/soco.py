@@ -2,13 +2,13 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-from mmengine.model import BaseModel
 from mmengine.structures import BaseDataElement
 from torch import Tensor, nn
 from torchvision.ops import roi_align
 
 from crosscl_mm.registry import MODELS
 from ..utils import CosineEMA
+from .base import PretrainingAlgorithm
 
 HEAD_BATCHING = ('per_level', 'per_box_set')
 
@@ -44,7 +44,7 @@ def box_correspondence(ids_a: Tensor, levels_a: Tensor, ids_b: Tensor, levels_b:
 
 
 @MODELS.register_module()
-class SoCo(BaseModel):
+class SoCo(PretrainingAlgorithm):
     """SoCo: Selective Object COntrastive learning.
 
     Implementation of `Aligning Pretraining for Detection via Object-Level
@@ -94,10 +94,6 @@ class SoCo(BaseModel):
                  head_batching: str = 'per_level',
                  data_preprocessor: Optional[dict] = None,
                  init_cfg=None) -> None:
-        if data_preprocessor is None:
-            data_preprocessor = dict(type='RegionPairDataPreprocessor')
-        if isinstance(data_preprocessor, dict):
-            data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if head_batching not in HEAD_BATCHING:
             raise ValueError(f'head_batching must be one of {HEAD_BATCHING}, got {head_batching!r}')
@@ -120,13 +116,6 @@ class SoCo(BaseModel):
     def extract_feat(self, inputs: List[Tensor], data_samples=None) -> Tuple[Tensor, ...]:
         """FPN maps of the first view."""
         return tuple(self.neck(self.backbone(inputs[0])))
-
-    def forward(self, inputs, data_samples=None, mode: str = 'tensor'):
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        if mode == 'tensor':
-            return self.extract_feat(inputs)
-        raise RuntimeError(f'SoCo supports modes "loss" and "tensor", not {mode!r}')
 
     def loss(self, inputs: List[Tensor], data_samples: List[BaseDataElement]) -> Dict[str, Tensor]:
         pairs = range(2, len(inputs) + 1)
