@@ -99,7 +99,6 @@ def test_non_finite_loss_stops_training_and_names_the_iteration(photo_dir, tmp_p
     assert not glob.glob(osp.join(cfg.work_dir, 'epoch_*.pth'))
 
 
-@pytest.mark.slow
 def test_sigkill_after_first_checkpoint_then_resume(photo_dir, tmp_path):
     """Two CPU processes, SIGKILL once epoch 1 is saved, then --resume finishes."""
     work_dir = str(tmp_path / 'killed')
