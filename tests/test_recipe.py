@@ -127,11 +127,11 @@ def test_config_has_the_papers_recipe(name):
 BLUE, YELLOW = (30, 60, 200), (220, 180, 40)
 
 
-def two_colour_image(side=32):
+def two_colour_image(height=4, width=32):
     """Blue left half, yellow right half: colour ops act per pixel and keep two
     colours; only the blur creates new ones, along the edge."""
-    img = np.empty((side, side, 3), np.uint8)
-    img[:, :side // 2], img[:, side // 2:] = BLUE, YELLOW
+    img = np.empty((height, width, 3), np.uint8)
+    img[:, :width // 2], img[:, width // 2:] = BLUE, YELLOW
     return img
 
 
