@@ -9,14 +9,13 @@ averaged over ranks by DDP, and the queue receiving every rank's keys in
 rank order. The permutation is fixed by seeding the RNG that draws it on
 rank 0 (the same ``torch.randperm`` a training run uses).
 
-Run as a script, this file is one rank of the step (see :func:`worker`).
+The ranks are forked from the test process, which has imported everything
+already (as mmengine's dataloader workers are forked).
 """
-import argparse
 import copy
-import os
-import os.path as osp
-import subprocess
-import sys
+import time
+import traceback
+from datetime import timedelta
 
 import numpy as np
 import pytest
@@ -44,7 +43,8 @@ def build_model():
                       norm_cfg=dict(type='BN'), zero_init_residual=False),
         neck=dict(type='GlobalProjectionNeck', in_channels=512, hid_channels=64, out_channels=16),
         fpn=dict(type='TopDownFPN', in_channels=(128, 256, 512), out_channels=32)))
-    model.init_weights()
+    # PyTorch's default initialisation, seeded: the same weights on every rank and in
+    # the expected computation (init_weights would only cost seconds per process).
     return model.train()
 
 
@@ -64,14 +64,24 @@ def to_batch(items):
 def worker(rank, port, data_path, out_path):
     """One rank: the step as the Runner runs it (data preprocessor, forward
     through MMDistributedDataParallel, summed losses, backward with DDP's
-    gradient all-reduce), then what it computed, written to ``out_path``."""
+    gradient all-reduce), then what it computed, written to ``out_path``
+    (or the traceback, to ``out_path + '.error'``)."""
+    try:
+        run_rank(rank, port, data_path, out_path)
+    except BaseException:
+        with open(out_path + '.error', 'w') as f:
+            f.write(traceback.format_exc())
+        raise
+
+
+def run_rank(rank, port, data_path, out_path):
     import torch.distributed as dist
     import crosscl_mm  # noqa: F401 (registries, compat)
     from mmengine.model import MMDistributedDataParallel
 
     torch.set_num_threads(1)
     dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank,
-                            world_size=WORLD)
+                            world_size=WORLD, timeout=timedelta(seconds=120))
     model = build_model()
     ddp = MMDistributedDataParallel(module=model, broadcast_buffers=False)  # as the Runner
     items = torch.load(data_path, weights_only=True)[rank * PER_RANK:(rank + 1) * PER_RANK]
@@ -179,7 +189,7 @@ def expected_step(items):
 
 def test_two_process_step_equals_the_single_process_definition(tmp_path):
     import crosscl_mm  # noqa: F401
-    from conftest import free_port, run
+    from conftest import free_port
 
     items = photo_batch(WORLD * PER_RANK)
     valid = torch.stack([item['p4']['valid'] for item in items])
@@ -187,14 +197,24 @@ def test_two_process_step_equals_the_single_process_definition(tmp_path):
     data_path = str(tmp_path / 'batch.pth')
     torch.save(items, data_path)
     port = free_port()
-    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1')
-    procs = [subprocess.Popen([sys.executable, __file__, str(rank), str(port), data_path,
-                               str(tmp_path / f'rank{rank}.pth')],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    context = torch.multiprocessing.get_context('fork')
+    procs = [context.Process(target=worker, args=(rank, port, data_path,
+                                                  str(tmp_path / f'rank{rank}.pth')))
              for rank in range(WORLD)]
-    for rank, proc in enumerate(procs):
-        output, _ = proc.communicate(timeout=300)
-        assert proc.returncode == 0, f'rank {rank} exited {proc.returncode}\n{output[-6000:]}'
+    for proc in procs:
+        proc.start()
+    deadline = time.time() + 300
+    # One failing rank ends the run: the other would wait for it until the timeout.
+    while any(p.is_alive() for p in procs) and time.time() < deadline \
+            and not any(p.exitcode for p in procs):
+        time.sleep(0.05)
+    for proc in procs:
+        if proc.is_alive():
+            proc.kill()
+        proc.join()
+    errors = [(tmp_path / f'rank{r}.pth.error') for r in range(WORLD)]
+    assert all(p.exitcode == 0 for p in procs), '\n'.join(
+        [f'exit codes {[p.exitcode for p in procs]}'] + [e.read_text() for e in errors if e.exists()])
     ranks = [torch.load(str(tmp_path / f'rank{r}.pth'), weights_only=True) for r in range(WORLD)]
 
     expected = expected_step(items)
@@ -210,13 +230,3 @@ def test_two_process_step_equals_the_single_process_definition(tmp_path):
         torch.testing.assert_close(got['queue'], expected['queue'], rtol=1e-5, atol=1e-5,
                                    msg=lambda m: f'rank {r} queue: {m}')
         assert int(got['ptr']) == expected['ptr']
-
-
-if __name__ == '__main__':
-    parser = argparse.ArgumentParser(description='one rank of the two-process CrossCL step')
-    parser.add_argument('rank', type=int)
-    parser.add_argument('port', type=int)
-    parser.add_argument('data')
-    parser.add_argument('out')
-    args = parser.parse_args()
-    worker(args.rank, args.port, args.data, args.out)
