@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from mmengine.structures import BaseDataElement, InstanceData
 
 import crosscl_mm  # noqa: F401
 from crosscl_mm.models.utils import KeyQueue, negative_pool_geometry

@@ -17,8 +17,6 @@ import time
 import traceback
 from datetime import timedelta
 
-import numpy as np
-import pytest
 import torch
 import torch.nn.functional as F
 
