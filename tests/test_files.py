@@ -30,7 +30,7 @@ def umask():
     os.umask(previous)
 
 
-@pytest.mark.parametrize('mask', [0o022, 0o002, 0o077, 0o027])
+@pytest.mark.parametrize('mask', [0o022, 0o002, 0o077, 0o027], ids=oct)
 def test_new_file_gets_the_umask_mode_as_open_gives(tmp_path, umask, mask):
     umask(mask)
     write_plain(str(tmp_path / 'plain'), b'x')
@@ -38,7 +38,7 @@ def test_new_file_gets_the_umask_mode_as_open_gives(tmp_path, umask, mask):
     assert mode(tmp_path / 'atomic') == mode(tmp_path / 'plain') == oct(0o666 & ~mask)
 
 
-@pytest.mark.parametrize('existing', [0o640, 0o604, 0o600, 0o664])
+@pytest.mark.parametrize('existing', [0o640, 0o604, 0o600, 0o664], ids=oct)
 def test_replaced_file_keeps_its_mode_as_open_keeps_it(tmp_path, umask, existing):
     umask(0o022)
     for name, write in (('plain', write_plain), ('atomic', write_atomic)):
