@@ -97,6 +97,9 @@ def test_config_has_the_papers_recipe(name):
         (224, (0.2, 1.0), (3 / 4, 4 / 3), 0.5)
     assert regions.base_size == 224
     assert regions.windows == dict(p4=CROSSCL_LATTICE, p3=expected['p3'])
+    # Blur, then jitter, then grayscale, on both views, no solarize (main_crosscl.py:239-244).
+    assert color.ops == ('blur', 'jitter', 'gray') and color.views is None
+    assert color.solarize_prob == 0
     assert (color.blur_prob, color.blur_sigma, color.jitter_prob) == (0.5, (0.1, 2.0), 0.8)
     jitter = color.jitter  # ColorJitter(0.4, 0.4, 0.4, 0.1)
     assert [list(map(float, r)) for r in (jitter.brightness, jitter.contrast, jitter.saturation,
