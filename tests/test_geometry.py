@@ -137,7 +137,7 @@ def test_valid_windows_are_decided_as_the_reference_decides(size):
     own arithmetic bit for bit, on random crop pairs and on crop pairs built
     to put windows exactly on the key view's border, where a different order
     of operations flips decisions (the previous `48 * (size / 224)` and
-    `x * (w / size) + l` differed on 160-320 of 2000 such pairs)."""
+    `x * (w / size) + l` differed on 155-344 of 2000 such pairs)."""
     from crosscl_mm.datasets.transforms.regions import SlidingWindowRegions
 
     rng = random.Random(size)
