@@ -23,20 +23,6 @@ def _create_temporary_beside(target: str):
     raise FileExistsError(errno.EEXIST, 'no free temporary name', osp.join(folder, name))
 
 
-def _fsync_folder(folder: str) -> None:
-    """Make the rename itself durable; some file systems cannot open a folder."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 @contextlib.contextmanager
 def open_atomically(path: str, mode: str = 'wb', **kwargs) -> Iterator[Any]:
     """``open(path, mode)`` for writing, except that the content appears at
@@ -89,7 +75,6 @@ def open_atomically(path: str, mode: str = 'wb', **kwargs) -> Iterator[Any]:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
         raise
-    _fsync_folder(folder)
 
 
 def save_atomically(path: str, write: Callable[[Any], None]) -> None:
