@@ -103,9 +103,13 @@ def test_non_finite_loss_stops_training_and_names_the_iteration(photo_dir, tmp_p
     cfg.train_cfg.max_epochs = 2
     # lr = inf: the first update makes every weight non-finite.
     cfg.optim_wrapper.optimizer.lr = float('inf')
+    # The hook reads its on-device record back at the logger's interval, here beyond the
+    # epoch's 4 iterations: the end-of-epoch checkpoint is what finds iteration 2 and is refused.
+    cfg.default_hooks.logger.interval = 10
     runner = Runner.from_cfg(cfg)
     with pytest.raises(FloatingPointError, match=r'non-finite loss at iteration 2 \(epoch 1\)'):
         runner.train()
+    assert runner.iter == 4
     assert not glob.glob(osp.join(cfg.work_dir, 'epoch_*.pth'))
 
 
