@@ -1,4 +1,4 @@
 from .hooks import FiniteLossHook, MultiScaleTrainingHook
-from .optimizers import LARS
+from .optimizers import LARS, MixedPrecisionOptimWrapper
 
-__all__ = ['FiniteLossHook', 'LARS', 'MultiScaleTrainingHook']
+__all__ = ['FiniteLossHook', 'LARS', 'MixedPrecisionOptimWrapper', 'MultiScaleTrainingHook']
