@@ -32,6 +32,11 @@ round, so machine noise falls on all of them alike. Reported per algorithm:
   separate process that builds that algorithm alone and runs two steps (RSS
   is per process: it cannot be split between algorithms sharing one).
 
+On a machine shared with other jobs, set ``OMP_NUM_THREADS=1``: with two
+intra-op threads on two busy cores every op waits for its slower thread, and
+steps took 5-8 times longer than on the idle machine, erratically (see
+docs/benchmark.md); the header reports the load average.
+
 ``--precision fp32 amp`` times both precisions in the same rounds; ``amp`` is
 :class:`MixedPrecisionOptimWrapper` (bfloat16 where the device has it,
 float16 with loss scaling otherwise). ``--channels-last`` converts every
@@ -41,6 +46,7 @@ import argparse
 import importlib
 import importlib.metadata
 import json
+import os
 import os.path as osp
 import platform
 import resource
@@ -223,6 +229,7 @@ def run_benchmark(algos: Sequence[str], device: str = 'cpu', batch_size: int = 8
                   memory: bool = True, log=print) -> dict:
     """Build ``algos`` in this process, time them alternating, return the figures."""
     import torch
+    load_at_start = os.getloadavg()[0]
     if device == 'cuda':
         torch.backends.cudnn.benchmark = True  # as env_cfg in the configs
     cpu_memory = {}
@@ -278,6 +285,7 @@ def run_benchmark(algos: Sequence[str], device: str = 'cpu', batch_size: int = 8
         pipeline_ips = pipeline_rounds(builds, pipeline_samples, rounds)
 
     return dict(algos=list(algos), precisions=list(precisions), device=device,
+                load_average=(load_at_start, os.getloadavg()[0]),
                 batch_size=batch_size, img_size=img_size, rounds=rounds,
                 iters_per_round=iters_per_round, channels_last=channels_last,
                 pipeline_workers=pipeline_workers_n,
@@ -326,7 +334,9 @@ def format_report(results: dict) -> str:
     if device == 'cuda':
         where = f'{torch.cuda.get_device_name()}, CUDA {torch.version.cuda}'
     else:
-        where = f'{platform.machine()} CPU, {torch.get_num_threads()} threads'
+        where = (f'{platform.machine()} CPU ({os.cpu_count()} cores), '
+                 f'{torch.get_num_threads()} threads, 1-minute load average '
+                 '{:.1f} at the start, {:.1f} at the end'.format(*results['load_average']))
     package = selfsup_package()
     baselines = [a for a in results['algos'] if a in ('mocov2', 'densecl')]
     precisions = [p if p == 'fp32' else f'{p} ({results["amp_dtype"]})'
