@@ -2,6 +2,7 @@
 dtype, and CrossCL under bfloat16 autocast on the CPU against float32."""
 import copy
 import glob
+import random
 import os.path as osp
 
 import pytest
@@ -80,8 +81,8 @@ def test_crosscl_under_bfloat16_autocast_keeps_float32_sums_and_matches_float32(
     in bfloat16, the pooling contractions and the loss's log-softmax in
     float32; the five losses agree within 0.03 (0.5-2% of their 1.7-5.7); the
     gradients are finite, and those of the regional terms agree with float32
-    as well as MoCo v2's global term's do (cosine about 0.93 for both: bfloat16
-    at initialisation, batch 4; measured 0.936 regional, 0.927 global)."""
+    about as well as MoCo v2's global term's do (bfloat16 at initialisation,
+    batch 4: measured cosine 0.945 regional, 0.952 global; losses within 0.007)."""
     from mmengine.config import Config
     from mmengine.dataset import Compose, pseudo_collate
     from mmengine.optim import OptimWrapper
@@ -91,6 +92,7 @@ def test_crosscl_under_bfloat16_autocast_keeps_float32_sums_and_matches_float32(
 
     cfg = Config.fromfile(osp.join(TEST_CONFIGS, 'crosscl_r18_tiny.py'))
     torch.manual_seed(0)
+    random.seed(0)  # the colour augmentation draws from Python's generator
     with DefaultScope.overwrite_default_scope('crosscl_mm'):
         pipeline = Compose([TRANSFORMS.build(t) for t in cfg.train_dataloader.dataset.pipeline])
         model = MODELS.build(cfg.model)

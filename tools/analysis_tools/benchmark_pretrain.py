@@ -49,6 +49,7 @@ import json
 import os
 import os.path as osp
 import platform
+import random
 import resource
 import statistics
 import subprocess
@@ -122,6 +123,7 @@ class Built:
     def __init__(self, name: str, device: str, batch_size: int, img_size: int,
                  channels_last: bool = False, precisions: Sequence[str] = ('fp32',),
                  seed: int = 0) -> None:
+        import numpy as np
         import torch
         from mmengine.registry import FUNCTIONS, MODELS, TRANSFORMS, DefaultScope
         from mmengine.dataset import Compose
@@ -145,6 +147,8 @@ class Built:
             self.collate = partial(FUNCTIONS.get(collate_fn) if isinstance(collate_fn, str)
                                    else collate_fn, **collate_cfg)
             torch.manual_seed(seed)
+            random.seed(seed)  # pipelines also draw from Python's and numpy's generators
+            np.random.seed(seed)
             self.batch = self.collate([self.sample(i) for i in range(batch_size)])
             self.model = MODELS.build(cfg.model)
         self.model.init_weights()
