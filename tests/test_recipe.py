@@ -31,8 +31,8 @@ ALL_TERMS = {'loss_global', 'loss_p4', 'loss_p3', 'loss_p4_p3', 'loss_p3_p4'}
 
 
 def recipe(epochs, lr=0.03, data='data/imagenet/train/', mst=False, terms=ALL_TERMS,
-           p3=CROSSCL_LATTICE, fpn=True):
-    return dict(epochs=epochs, lr=lr, data=data, mst=mst, terms=terms, p3=p3, fpn=fpn)
+           p3=CROSSCL_LATTICE, fpn=True, amp=False):
+    return dict(epochs=epochs, lr=lr, data=data, mst=mst, terms=terms, p3=p3, fpn=fpn, amp=amp)
 
 
 # Every pretraining config, by file name. A new config must be added here.
@@ -47,6 +47,10 @@ RECIPES = {
     'resim_r50fpn_200e_in1k.py': recipe(200, terms={'loss_global', 'loss_p4', 'loss_p3'},
                                         p3=RESIM_P3_LATTICE),
 }
+# The mixed-precision variants: the same recipe (tests/test_amp.py checks they differ in
+# nothing but the optimizer wrapper).
+RECIPES.update({name.replace('.py', '_amp.py'): dict(RECIPES[name], amp=True)
+                for name in list(RECIPES) if name.startswith('crosscl_r50fpn_')})
 
 
 def test_every_pretraining_config_is_pinned():
@@ -112,6 +116,8 @@ def test_config_has_the_papers_recipe(name):
     assert cfg.auto_scale_lr.base_batch_size == 256
     assert cfg.optim_wrapper.optimizer == dict(type='SGD', lr=expected['lr'], momentum=0.9,
                                                weight_decay=1e-4)
+    assert cfg.optim_wrapper.type == \
+        ('MixedPrecisionOptimWrapper' if expected['amp'] else 'OptimWrapper')
     assert cfg.train_cfg.max_epochs == expected['epochs']
     (schedule,) = cfg.param_scheduler
     assert schedule.type == 'CosineAnnealingLR' and schedule.by_epoch
