@@ -1,6 +1,8 @@
+from typing import List
+
 import torch
 from mmengine.model import ExponentialMovingAverage
-from torch import nn
+from torch import Tensor, nn
 
 
 class MomentumEncoder(ExponentialMovingAverage):
@@ -30,6 +32,17 @@ class MomentumEncoder(ExponentialMovingAverage):
         super().__init__(model, momentum=momentum, interval=1, update_buffers=False)
         self._host_steps = 0
 
+    @property
+    def num_updates(self) -> int:
+        """How many updates have been made (``steps``, known on the host)."""
+        return self._host_steps
+
+    def blend(self, averaged: List[Tensor], sources: List[Tensor], step: int) -> None:
+        """Update ``step`` (0-based; update 0 copies) of the averaged
+        parameters, in place: ``avg += momentum * (online - avg)``, mmengine's
+        ``lerp_``. Subclasses schedule the momentum."""
+        torch._foreach_lerp_(averaged, sources, self.momentum)
+
     @torch.no_grad()
     def update_parameters(self, model: nn.Module) -> None:
         online = dict(model.named_parameters())
@@ -38,9 +51,10 @@ class MomentumEncoder(ExponentialMovingAverage):
         if self._host_steps == 0:
             torch._foreach_copy_(averaged, sources)
         else:
-            torch._foreach_lerp_(averaged, sources, self.momentum)
-        torch._foreach_copy_([b.detach() for b in self.module.buffers()],
-                             [b.detach() for b in model.buffers()])
+            self.blend(averaged, sources, self._host_steps)
+        buffers = [b.detach() for b in self.module.buffers()]
+        if buffers:  # the _foreach ops refuse empty lists (a model without BN)
+            torch._foreach_copy_(buffers, [b.detach() for b in model.buffers()])
         self.steps += 1
         self._host_steps += 1
 
