@@ -96,3 +96,31 @@ def test_demo_package_baseline_config_matches_the_demo(photo_dir, tmp_path):
     assert len(views) == 2
     assert all(v.shape == torch.Size([ours.train_dataloader.batch_size, 3, 128, 128])
                for v in views)
+
+
+def test_benchmark_builds_soco_and_detco_inputs_at_the_view_size():
+    """`--algos soco detco`: their configs at the benchmark's view size, and a
+    sample of each from its own pipeline (SoCo's with proposals computed for
+    the photo by the benchmark)."""
+    from mmengine.dataset import Compose
+    from mmengine.registry import DefaultScope
+
+    import benchmark_pretrain as bench
+    from conftest import skimage_photo
+    from crosscl_mm.datasets.proposal_records import read_proposal_record
+    from crosscl_mm.registry import TRANSFORMS
+
+    photo = skimage_photo('coffee.png')
+    expected = {'soco': [(3, 96, 96), (3, 96, 96), (3, 48, 48)],
+                'detco': [(3, 96, 96), (3, 96, 96), (9, 3, 64, 64), (9, 3, 64, 64)]}
+    for name, shapes in expected.items():
+        spec = bench.ALGORITHMS[name]
+        cfg = spec.config(96)
+        info = spec.data_info(photo, 0)
+        if name == 'soco':
+            (width, height), boxes = read_proposal_record(info['proposals_path'])
+            assert (width, height) == (600, 400) and len(boxes) > 0
+        with DefaultScope.overwrite_default_scope('crosscl_mm'):
+            pipeline = Compose([TRANSFORMS.build(t) for t in cfg.train_dataloader.dataset.pipeline])
+        views = pipeline(dict(info))['inputs']
+        assert [tuple(v.shape) for v in views] == shapes, name

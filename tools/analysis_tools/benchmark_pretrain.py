@@ -5,10 +5,14 @@
         [--iters-per-round N] [--precision fp32 [amp]] [--channels-last] \
         [--pipeline-workers W] [--pipeline-samples N] [--no-memory]
 
-Every algorithm of ``ALGORITHMS`` is built from its own config (MoCo v2 and
-DenseCL from the environment's package: mmselfsup 1.0.0, or mmpretrain 1.2.0
-in the ``ENV=mmpretrain`` environment) with the same ResNet-50, batch and view
-size, and gets one batch of real photos from its own train pipeline. All stay
+Every algorithm of ``ALGORITHMS`` (crosscl, mocov2, densecl, soco, detco) is
+built from its own config (MoCo v2 and DenseCL from the environment's package:
+mmselfsup 1.0.0, or mmpretrain 1.2.0 in the ``ENV=mmpretrain`` environment)
+with the same ResNet-50, batch and view size (SoCo's third view at half of it,
+DetCo's local patch sets at their recipe's 255/64 px), and gets one batch of
+real photos from its own train pipeline (SoCo's with selective-search
+proposals computed once per photo). Every algorithm steps one SGD optimizer,
+SoCo's LARS included, so the step measures the model. All stay
 resident in one process, and the timing runs in R rounds: in each round every
 algorithm (and precision) runs N steps, in an order rotated from round to
 round, so machine noise falls on all of them alike. Reported per algorithm:
@@ -54,6 +58,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -103,11 +108,50 @@ def package_config(algo: str):
     return load
 
 
+def soco_config(size):
+    """SoCo's config: views 1 and 2 at the view size, view 3 at half of it
+    (224/224/112 in the recipe)."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(REPO, 'configs/soco_r50fpn_100e_in1k.py'))
+    for t in cfg.train_dataloader.dataset.pipeline:
+        if t.type == 'SoCoViews':
+            t.view_sizes = (size, size, size // 2)
+    return cfg
+
+
+def soco_data_info(img_path: str, index: int) -> dict:
+    """A photo and its SoCo proposals, computed once (selective search, about
+    a second a photo) into a cache beside the other temporary files."""
+    from crosscl_mm.datasets.proposal_records import (proposal_record_path,
+                                                      write_proposal_record)
+    from crosscl_mm.datasets.proposals import soco_proposals
+    from crosscl_mm.datasets.transforms.loading import decode_rgb
+    cache = osp.join(tempfile.gettempdir(), 'crosscl_mm_benchmark_proposals')
+    record = proposal_record_path(cache, osp.dirname(img_path), img_path)
+    if not osp.exists(record):
+        img = decode_rgb(img_path)
+        write_proposal_record(record, (img.shape[1], img.shape[0]), soco_proposals(img))
+    return dict(img_path=img_path, sample_idx=index, proposals_path=record)
+
+
+def detco_config(size):
+    """DetCo's config: the two global views at the view size; the local
+    views (255 px) and their 64 px patches as in the recipe."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(REPO, 'configs/detco_r50_200e_in1k.py'))
+    for t in cfg.train_dataloader.dataset.pipeline:
+        if t.type == 'MultiViewRandomResizedCrop':
+            t.sizes = (size, size, *t.sizes[2:])
+    return cfg
+
+
 # Add an algorithm here: its config, and its pipeline's input if it needs more than a path.
 ALGORITHMS: Dict[str, Algorithm] = {
     'crosscl': Algorithm(our_config('configs/crosscl_r50fpn_200e_in1k.py')),
     'mocov2': Algorithm(package_config('mocov2')),
     'densecl': Algorithm(package_config('densecl')),
+    'soco': Algorithm(soco_config, soco_data_info),
+    'detco': Algorithm(detco_config),
 }
 
 
@@ -129,7 +173,10 @@ class Built:
         from mmengine.dataset import Compose
 
         import crosscl_mm  # noqa: F401  (registers our modules, applies compat fixes)
+        from mmengine.logging import MessageHub
         self.name, self.device, self.batch_size = name, device, batch_size
+        # What a Runner's RuntimeInfoHook records; schedules read it (SoCo's momentum).
+        MessageHub.get_current_instance().update_info('max_iters', 10 ** 6)
         spec = ALGORITHMS[name]
         cfg = spec.config(img_size)
         self.scope = cfg.get('default_scope', 'crosscl_mm')
