@@ -136,3 +136,30 @@ def test_crosscl_under_bfloat16_autocast_keeps_float32_sums_and_matches_float32(
             low, torch.cat([b.flatten() for _, b in pairs]), dim=0).item()
     assert cosine['global_'] > 0.85
     assert cosine['regional'] > cosine['global_'] - 0.02, cosine
+
+
+@pytest.mark.parametrize('config', [osp.join(TEST_CONFIGS, 'crosscl_r18_tiny.py'), 'DENSECL'])
+def test_train_py_amp_flag_builds_the_mixed_precision_wrapper(config, tmp_path):
+    """`tools/train.py CONFIG --amp` turns the config's optimizer wrapper into
+    MixedPrecisionOptimWrapper (bfloat16 on this CPU), in our scope and in the
+    package's (mmselfsup's or mmpretrain's own DenseCL config)."""
+    import sys
+
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import DefaultScope
+
+    from conftest import DENSECL_TINY
+    sys.path.insert(0, osp.join(REPO, 'tools'))
+    import train  # tools/train.py
+
+    config = DENSECL_TINY if config == 'DENSECL' else config
+    options = ['--work-dir', str(tmp_path), '--cfg-options',
+               f'train_dataloader.dataset.data_root={tmp_path}']
+    cfg = train.config_from_args(train.parse_args([config, '--amp', *options]))
+    assert cfg.optim_wrapper.type == 'crosscl_mm.MixedPrecisionOptimWrapper'
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        wrapper = build_optim_wrapper(torch.nn.Linear(2, 2), cfg.optim_wrapper)
+    assert type(wrapper).__name__ == 'MixedPrecisionOptimWrapper'
+    assert wrapper.cast_dtype == torch.bfloat16
+    assert train.config_from_args(train.parse_args([config, *options])).optim_wrapper.type != \
+        'crosscl_mm.MixedPrecisionOptimWrapper'
