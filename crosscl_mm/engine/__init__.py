@@ -1,3 +1,3 @@
-from .hooks import FiniteLossHook, MultiScaleTrainingHook
+from .hooks import DetPreciseBNHook, FiniteLossHook, MultiScaleTrainingHook
 
-__all__ = ['FiniteLossHook', 'MultiScaleTrainingHook']
+__all__ = ['DetPreciseBNHook', 'FiniteLossHook', 'MultiScaleTrainingHook']
