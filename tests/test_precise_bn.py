@@ -57,7 +57,7 @@ class Count(BaseMetric):
         return dict(count=len(results))
 
 
-def run(tmp_path, train_cfg, validate=True, num_iters=3):
+def run(tmp_path, train_cfg, validate=True, num_iters=3, **train_loader):
     from mmengine.config import Config
     from mmengine.runner import Runner
     loader = dict(dataset=dict(type='PreciseBNTestScaled'), batch_size=2, num_workers=0,
@@ -65,7 +65,7 @@ def run(tmp_path, train_cfg, validate=True, num_iters=3):
                   sampler=dict(type='DefaultSampler', shuffle=False))
     cfg = dict(
         model=dict(type='PreciseBNTestConvBN'), work_dir=str(tmp_path),
-        train_dataloader=loader, train_cfg=train_cfg,
+        train_dataloader=dict(loader, **train_loader), train_cfg=train_cfg,
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
         custom_hooks=[dict(type='crosscl_mm.DetPreciseBNHook', num_iters=num_iters)],
         default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1000,
@@ -112,14 +112,21 @@ def test_capped_at_one_pass_over_the_training_set(tmp_path):
     assert 'over 4 training batches per process (after iteration 1)' in log  # 8 images / 2
 
 
-@pytest.mark.parametrize('train_cfg, expected', [
+@pytest.mark.parametrize('train_cfg, expected, train_loader', [
+    # mmdet's iteration-based loader: an InfiniteSampler and a persistent worker,
+    # which a hook iterating the training loader itself would end (StopIteration).
     (dict(type='IterBasedTrainLoop', max_iters=5, val_interval=2),
-     ['iteration 2', 'iteration 4', 'iteration 5']),
-    (dict(type='EpochBasedTrainLoop', max_epochs=3, val_interval=2), ['epoch 2', 'epoch 3']),
+     ['iteration 2', 'iteration 4', 'iteration 5'],
+     dict(sampler=dict(type='InfiniteSampler', shuffle=True), num_workers=1,
+          persistent_workers=True)),
+    (dict(type='EpochBasedTrainLoop', max_epochs=3, val_interval=2), ['epoch 2', 'epoch 3'],
+     dict()),
 ])
-def test_runs_before_each_validation_and_after_the_last_step(tmp_path, train_cfg, expected):
-    _, log = run(tmp_path, train_cfg, num_iters=1)
+def test_runs_before_each_validation_and_after_the_last_step(tmp_path, train_cfg, expected,
+                                                             train_loader):
+    runner, log = run(tmp_path, train_cfg, num_iters=1, **train_loader)
     ran = [line.split('(after ')[1].rstrip(')') for line in log.splitlines()
            if 'DetPreciseBNHook: re-estimated' in line]
     assert ran == expected
     assert log.count('count: 8') == len(expected)  # each followed by a validation
+    assert runner.iter == (5 if 'max_iters' in train_cfg else 12)  # training ran to the end

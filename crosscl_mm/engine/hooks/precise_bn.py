@@ -1,5 +1,4 @@
 import copy
-import itertools
 from typing import List, Optional
 
 import torch
@@ -11,6 +10,18 @@ from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from crosscl_mm.registry import HOOKS
+
+
+def _endless(loader):
+    """Batches of ``loader``, pass after pass (an InfiniteSampler's loader
+    has one endless pass)."""
+    while True:
+        empty = True
+        for batch in loader:
+            empty = False
+            yield batch
+        if empty:
+            raise RuntimeError('DetPreciseBNHook: the training loader yields no batch')
 
 
 @HOOKS.register_module()
@@ -45,8 +56,11 @@ class DetPreciseBNHook(Hook):
     they forward in ``'tensor'`` mode, where mmdet's two-stage detectors feed
     the RoI heads test-time proposals instead of the sampled training RoIs
     whose statistics detectron2 collects; they iterate the training loop's
-    own dataloader, which with persistent workers resets the training
-    iterator; and they live in a different registry in each environment.
+    own dataloader, whose ``InfiniteSampler`` generator is shared, so in an
+    iteration-based run the next training iteration raises ``StopIteration``
+    (seen with mmpretrain 1.2.0 and mmcls 1.0.0rc6); and each lives in its
+    own package's registry, so one config cannot name it in both
+    environments.
 
     Args:
         num_iters: training batches per estimate (detectron2's
@@ -100,7 +114,7 @@ class DetPreciseBNHook(Hook):
             # One pass over the training set, in batches of all ranks.
             self._per_pass = max(1, len(cfg['dataset']) // (cfg['batch_size'] * get_world_size()))
             loader = runner.build_dataloader(cfg, seed=runner.seed + 1)
-            self._batches = itertools.chain.from_iterable(itertools.repeat(loader))
+            self._batches = _endless(loader)
         return self._batches
 
     @torch.no_grad()
