@@ -51,7 +51,7 @@ def converted(tmp_path_factory):
     return paths
 
 
-def tiny_options(data, pipeline_key, checkpoint, epochs=False):
+def tiny_options(pipeline_key, epochs=False):
     """Small images, 2 iterations (or one epoch of 4 images on 2 ranks),
     Precise BN over 2 batches, few proposals and RoIs, every box kept at test."""
     scale = pipeline_key.endswith('.scale')
@@ -61,7 +61,6 @@ def tiny_options(data, pipeline_key, checkpoint, epochs=False):
         'train_dataloader.persistent_workers=False',
         'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
         'val_dataloader.dataset.pipeline.1.scale=(192,160)',
-        f'model.backbone.init_cfg.checkpoint={checkpoint}',
         'model.train_cfg.rpn_proposal.nms_pre=200', 'model.train_cfg.rpn_proposal.max_per_img=50',
         'model.train_cfg.rcnn.sampler.num=32', 'model.test_cfg.rpn.nms_pre=200',
         'model.test_cfg.rpn.max_per_img=20', 'model.test_cfg.rcnn.score_thr=0.0',
@@ -83,35 +82,38 @@ def coco_options(shapes_data, converted, config):
                 f'val_evaluator.ann_file={shapes_data["val"]}',
                 'model.roi_head.bbox_head.num_classes=3', 'model.roi_head.mask_head.num_classes=3']
     pipeline = 'train_dataloader.dataset.pipeline.2.' + ('scale' if epochs else 'scales')
-    options += tiny_options(shapes_data, pipeline, ckpt, epochs)
+    options += tiny_options(pipeline, epochs) + [f'model.backbone.init_cfg.checkpoint={ckpt}']
     if fpn:
         options.append(f'model.neck.init_cfg.1.checkpoint={ckpt}')
     return options, ckpt
 
 
-def voc_options(shapes_data, converted):
-    root, ckpt = shapes_data['voc'] + '/', converted['backbone']
+def voc_options(shapes_data):
+    root = shapes_data['voc'] + '/'
     options = [f'val_dataloader.dataset.data_root={root}',
                f'val_dataloader.dataset.metainfo.classes={CLASSES}',
-               'model.roi_head.bbox_head.num_classes=3',
-               f'model.roi_head.shared_head.init_cfg.checkpoint={ckpt}']
+               'model.roi_head.bbox_head.num_classes=3']
     for i in (0, 1):
         options += [f'train_dataloader.dataset.datasets.{i}.data_root={root}',
                     f'train_dataloader.dataset.datasets.{i}.metainfo.classes={CLASSES}',
                     f'train_dataloader.dataset.datasets.{i}.pipeline.2.scales='
                     '[(192,128),(192,160)]']
-    options += tiny_options(shapes_data, 'train_dataloader.dataset.datasets.0.pipeline.2.scales',
-                            ckpt)
-    return options, ckpt
+    return options + tiny_options('train_dataloader.dataset.datasets.0.pipeline.2.scales')
+
+
+ENV = dict(PYTHON=python_cmd()[0], OMP_NUM_THREADS='1')
+
+
+def read_log(work_dir):
+    log = '\n'.join(open(p).read() for p in glob.glob(osp.join(work_dir, '*', '*.log')))
+    assert 'Distributed training: True' in log and 'GPU number: 2' in log
+    return log
 
 
 def dist_train(config, work_dir, options):
-    env = dict(PORT=str(free_port()), PYTHON=python_cmd()[0], OMP_NUM_THREADS='1')
     proc = run(['bash', 'tools/dist_train.sh', config, '2', '--work-dir', work_dir,
-                '--cfg-options', *options], env=env, timeout=1500)
-    log = '\n'.join(open(p).read() for p in glob.glob(osp.join(work_dir, '*', '*.log')))
-    assert 'Distributed training: True' in log and 'GPU number: 2' in log
-    return proc, log
+                '--cfg-options', *options], env=dict(ENV, PORT=str(free_port())), timeout=1500)
+    return proc, read_log(work_dir)
 
 
 def loaded_from(log, tensor, ckpt):
@@ -155,10 +157,14 @@ def test_other_coco_configs_train_and_evaluate(config, shapes_data, converted, t
 
 
 def test_voc_protocol_trains_and_evaluates(shapes_data, converted, tmp_path):
-    options, ckpt = voc_options(shapes_data, converted)
-    work_dir = str(tmp_path / 'work')
-    proc, log = dist_train(osp.join(CONFIGS, 'faster-rcnn_r50-c4_syncbn_crosscl_24k_voc0712.py'),
-                           work_dir, options)
+    """Through the multi-trial runner, as a user runs it (voc_trials.py ->
+    dist_train_voc.sh -> dist_train.sh), one trial."""
+    ckpt, root = converted['backbone'], str(tmp_path / 'voc')
+    proc = run(python_cmd('tools/benchmarks/mmdetection/voc_trials.py', ckpt, '--gpus', '2',
+                          '--trials', '1', '--work-root', root, '--port', str(free_port()),
+                          *voc_options(shapes_data)), env=ENV, timeout=1500)
+    work_dir = osp.join(root, 'seed0')
+    log = read_log(work_dir)
     assert (f'DetPreciseBNHook: re-estimated the statistics of {C4_FASTER_RCNN_BN} BatchNorm '
             'layers over 2 training batches per process (after iteration 2)') in log
     assert loaded_from(log, 'backbone.layer3.5.conv3.weight', ckpt)
@@ -169,4 +175,9 @@ def test_voc_protocol_trains_and_evaluates(shapes_data, converted, tmp_path):
     per_iou = [final[f'pascal_voc/AP{t}'] for t in range(50, 100, 5)]
     assert 0 <= final['pascal_voc/mAP'] <= 1
     assert final['pascal_voc/mAP'] == pytest.approx(sum(per_iou) / 10, abs=5e-4)  # AP50.. rounded
-    assert 'pascal_voc/AP75' in final
+    # The runner's summary: AP50, AP, AP75 in percent over the 1 trial.
+    summary = {line.split('|')[1].strip(): float(line.split('|')[2])
+               for line in proc.stdout.splitlines() if line.startswith('| AP')}
+    assert summary == pytest.approx({'AP50': 100 * final['pascal_voc/AP50'],
+                                     'AP': 100 * final['pascal_voc/mAP'],
+                                     'AP75': 100 * final['pascal_voc/AP75']}, abs=0.005)
