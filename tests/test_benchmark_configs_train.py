@@ -35,8 +35,9 @@ def converted(tmp_path_factory):
     from crosscl_mm.registry import MODELS
     torch.manual_seed(0)
     state = OrderedDict()
-    for prefix, cfg in (('backbone.', dict(type='mmdet.ResNet', depth=50, out_indices=(1, 2, 3))),
-                        ('fpn.', dict(type='TopDownFPN', in_channels=(512, 1024, 2048)))):
+    parts = (('backbone.', dict(type='mmdet.ResNet', depth=50, out_indices=(1, 2, 3))),
+             ('fpn.', dict(type='crosscl_mm.TopDownFPN', in_channels=(512, 1024, 2048))))
+    for prefix, cfg in parts:
         module = MODELS.build(cfg)
         module.init_weights()
         state.update((prefix + k, v) for k, v in module.state_dict().items())
@@ -51,9 +52,10 @@ def converted(tmp_path_factory):
     return paths
 
 
-def tiny_options(pipeline_key, epochs=False):
+def tiny_options(pipeline_key, epochs=False, rois=16):
     """Small images, 2 iterations (or one epoch of 4 images on 2 ranks),
-    Precise BN over 2 batches, few proposals and RoIs, every box kept at test."""
+    Precise BN over 2 batches, few proposals and RoIs (the C4 model's res5 head
+    costs about 1 GFLOP per RoI), every box kept at test."""
     scale = pipeline_key.endswith('.scale')
     return [
         f'{pipeline_key}={"(192,160)" if scale else "[(192,128),(192,160)]"}',
@@ -62,11 +64,12 @@ def tiny_options(pipeline_key, epochs=False):
         'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
         'val_dataloader.dataset.pipeline.1.scale=(192,160)',
         'model.train_cfg.rpn_proposal.nms_pre=200', 'model.train_cfg.rpn_proposal.max_per_img=50',
-        'model.train_cfg.rcnn.sampler.num=32', 'model.test_cfg.rpn.nms_pre=200',
-        'model.test_cfg.rpn.max_per_img=20', 'model.test_cfg.rcnn.score_thr=0.0',
+        f'model.train_cfg.rcnn.sampler.num={rois}', 'model.test_cfg.rpn.nms_pre=200',
+        f'model.test_cfg.rpn.max_per_img={rois}', 'model.test_cfg.rcnn.score_thr=0.0',
         *(['train_cfg.max_epochs=1', 'train_cfg.val_interval=1'] if epochs else
           ['train_cfg.max_iters=2', 'train_cfg.val_interval=2']),
-        'custom_hooks.0.num_iters=2', 'default_hooks.logger.interval=1', 'randomness.seed=0']
+        'custom_hooks.0.num_iters=2', 'default_hooks.logger.interval=1',
+        'default_hooks.checkpoint.save_last=False', 'randomness.seed=0']
 
 
 def coco_options(shapes_data, converted, config):
@@ -98,7 +101,7 @@ def voc_options(shapes_data):
                     f'train_dataloader.dataset.datasets.{i}.metainfo.classes={CLASSES}',
                     f'train_dataloader.dataset.datasets.{i}.pipeline.2.scales='
                     '[(192,128),(192,160)]']
-    return options + tiny_options('train_dataloader.dataset.datasets.0.pipeline.2.scales')
+    return options + tiny_options('train_dataloader.dataset.datasets.0.pipeline.2.scales', rois=8)
 
 
 ENV = dict(PYTHON=python_cmd()[0], OMP_NUM_THREADS='1')
