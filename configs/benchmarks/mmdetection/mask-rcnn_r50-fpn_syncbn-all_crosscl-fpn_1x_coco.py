@@ -11,6 +11,8 @@ pretrained = 'crosscl_mmdet.pth'
 model = dict(
     backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
     # CrossCL pretrains the C3-C5 laterals and the P3/P4 outputs; the C2 lateral
-    # and the P2/P5 outputs keep the protocol's init.
+    # and the P2/P5 outputs keep the protocol's init. With SyncBN in the FPN its
+    # convs have no bias, so the pretrained conv biases are not used (as in the
+    # reference's detectron2 runs).
     neck=dict(init_cfg=[dict(type='Caffe2Xavier', layer='Conv2d'),
                         dict(type='Pretrained', checkpoint=pretrained, prefix='neck.')]))
