@@ -52,10 +52,11 @@ class StrictVOCDataset(VOCDataset):
     - An object whose class is not in ``metainfo.classes``, a missing or
       non-numeric box coordinate, a box with ``xmax < xmin`` or ``ymax < ymin``,
       a ``difficult`` other than 0/1, a bad ``size`` or a file that is not
-      XML raise ``ValueError`` naming the file and the field; mmdet's
-      VOCDataset skips unknown classes silently and fails on the others with
-      an ``AttributeError`` that names neither. (To train on a subset of the
-      classes, use mmdet's VOCDataset.)
+      XML raise ``ValueError`` naming the file and the field. mmdet's
+      VOCDataset skips an unknown class silently, takes an inverted box as it
+      is, and fails on a missing or non-numeric field with an error that names
+      neither the file nor the field. (To train on a subset of the classes,
+      use mmdet's VOCDataset.)
 
     A dataset whose ``metainfo.classes`` are not VOC's 20 gets no
     ``dataset_type``, so that mmdet's VOCMetric reports its classes by their
