@@ -16,10 +16,11 @@ from crosscl_mm.utils.work_dir import read_scalars
 PACKAGES = {'mmselfsup', 'mmpretrain', 'mmcls'}
 PUBLIC = {
     'MODELS': ['CrossCL', 'RegionPairDataPreprocessor', 'GlobalProjectionNeck', 'TopDownFPN',
-               'InfoNCELoss'],
+               'InfoNCELoss', 'DetCo', 'PatchSetProjectionNeck'],
     'DATASETS': ['UnlabeledImageFolder'],
     'TRANSFORMS': ['LoadImageRGB', 'PairedRandomResizedCrop', 'SlidingWindowRegions',
-                   'ViewColorAugment', 'PackRegionPairInputs'],
+                   'ViewColorAugment', 'PackRegionPairInputs', 'MultiViewRandomResizedCrop',
+                   'ViewRandAugment', 'JigsawPatches'],
     'HOOKS': ['MultiScaleTrainingHook', 'FiniteLossHook'],
 }
 

@@ -71,6 +71,9 @@ def run(tmp_path, train_cfg, validate=True, num_iters=3, **train_loader):
         default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1000,
                                            by_epoch='max_epochs' in train_cfg)),
         randomness=dict(seed=0),
+        # The runner makes its scope the process's default: crosscl_mm's, as the
+        # other in-process tests expect.
+        default_scope='crosscl_mm',
         # A name of its own: runners started within the same second would
         # otherwise share one logger (and its log file).
         experiment_name=f'precise_bn_{tmp_path.name}')

@@ -200,8 +200,10 @@ def test_voc_evaluation_equals_detectron2s(tmp_path):
         assert any(n == name and not d for _, _, objs in images.values() for n, d, _ in objs)
     write_voc(str(tmp_path), images)
 
+    from mmengine.registry import DefaultScope
     cfg = Config.fromfile(VOC_CONFIG)
-    metric = METRICS.build(cfg.val_evaluator)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        metric = METRICS.build(cfg.val_evaluator)
     dataset = voc_dataset(str(tmp_path), 'test', test_mode=True)
     metric.dataset_meta = dataset.metainfo
     scores = iter(rng.permutation(10000)[:sum(len(d) for d in preds.values())] / 10000)

@@ -1,4 +1,5 @@
 """Loading checkpoints without executing code."""
+import argparse
 import os.path as osp
 import pickle
 from typing import Any
@@ -12,9 +13,16 @@ class CheckpointError(ValueError):
     """A file that is not a checkpoint we can read safely."""
 
 
+# Official SoCo checkpoints keep their command-line options under 'opt' as an
+# argparse.Namespace (main_pretrain.py:118-124): a plain attribute bag whose
+# values are themselves checked by the weights-only unpickler.
+RELEASE_GLOBALS = [argparse.Namespace]
+
+
 def load_checkpoint_safely(path: str) -> Any:
     """``torch.load`` with ``weights_only=True``, plus the few plain types an
-    mmengine training checkpoint holds (message-hub history, numpy scalars).
+    mmengine training checkpoint holds (message-hub history, numpy scalars)
+    and :data:`RELEASE_GLOBALS`.
 
     Nothing in the file can run code: anything else is refused with a
     :class:`CheckpointError` naming the file.
@@ -24,7 +32,7 @@ def load_checkpoint_safely(path: str) -> Any:
     if osp.getsize(path) == 0:
         raise CheckpointError(f'{path}: empty file')
     try:
-        with torch.serialization.safe_globals(mmengine_checkpoint_globals()):
+        with torch.serialization.safe_globals(mmengine_checkpoint_globals() + RELEASE_GLOBALS):
             return torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as exc:
         raise CheckpointError(

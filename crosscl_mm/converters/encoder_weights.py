@@ -4,13 +4,13 @@ intermediate, one reader per algorithm, one writer per target.
 A reader (``converters/<algorithm>.py``, registered with
 :func:`register_reader`) recognises its checkpoints and reads the online
 encoder into :class:`EncoderWeights`: the ResNet in torchvision names and,
-where pretrained, the FPN per level. A target (:data:`TARGETS`) renames those
-tensors for mmdet, detectron2 or torchvision.
+where pretrained, the FPN per level and the box head. A target
+(:data:`TARGETS`) renames those tensors for mmdet, detectron2 or torchvision.
 """
 import pickle
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
@@ -25,11 +25,14 @@ class EncoderWeights:
     """The online encoder in a format-neutral form: ``backbone`` in
     torchvision ResNet names, ``fpn`` per ``(kind, level)`` with kind
     ``'lateral'`` or ``'output'`` and level the input stage (3 for C3), each
-    ``{'conv': {...}, 'norm': {...}}``."""
+    ``{'conv': {...}, 'norm': {...}}``; ``box_head``, where pretrained (SoCo),
+    the shared convs and fc of a detector's box head:
+    ``{'convs': [{'conv': {...}, 'norm': {...}}, ...], 'fc': {...}}``."""
     source: str
     backbone: 'OrderedDict[str, torch.Tensor]'
     fpn: Dict[Tuple[str, int], Dict[str, Dict[str, torch.Tensor]]]
     dropped: List[str] = field(default_factory=list)
+    box_head: Optional[Dict] = None
 
 
 @dataclass
@@ -52,10 +55,13 @@ class Conversion:
 
 
 def tensor_dict(ckpt, path: str) -> Dict[str, torch.Tensor]:
-    """The checkpoint's ``state_dict`` (or the checkpoint itself when it is
-    one), refused unless it maps names to tensors."""
+    """The checkpoint's ``state_dict`` (``model`` in official SoCo files; or
+    the checkpoint itself when it is one), refused unless it maps names to
+    tensors."""
     if isinstance(ckpt, dict) and isinstance(ckpt.get('state_dict'), dict):
         state = ckpt['state_dict']
+    elif isinstance(ckpt, dict) and isinstance(ckpt.get('model'), dict):
+        state = ckpt['model']
     elif isinstance(ckpt, dict) and ckpt and all(isinstance(k, str) for k in ckpt):
         state = ckpt
     else:
@@ -127,7 +133,41 @@ def _fpn_convs_not_pretrained(w: EncoderWeights, name) -> List[str]:
     return [f'FPN {", ".join(missing)} (not pretrained)'] if missing else []
 
 
-def _mmdet_names(w: EncoderWeights, with_fpn: bool):
+def _whole_fpn_not_exported(w: EncoderWeights) -> List[str]:
+    # A checkpoint without an FPN (MoCo-style, DetCo) has nothing for --with-fpn to export.
+    return ['the whole FPN (use --with-fpn to export it)' if w.fpn else
+            'the whole FPN (not pretrained: the checkpoint has none)']
+
+
+def _add_box_head(w: EncoderWeights, with_box_head: bool, conv_name, norm_name, fc_name,
+                  out, renamed, dropped) -> List[str]:
+    """Add the box head's tensors under the target's names (``conv_name(i)``,
+    ``norm_name(i)``, ``fc_name``: prefixes of conv ``i``, its norm and the
+    fc) or drop them; returns what the target keeps of its own init."""
+    tensors = []
+    if w.box_head is not None:
+        for i, conv in enumerate(w.box_head['convs']):
+            tensors += [(f'box_head.convs.{i}.conv.{k}', conv_name(i) + k, v)
+                        for k, v in conv['conv'].items()]
+            tensors += [(f'box_head.convs.{i}.norm.{k}', norm_name(i) + k, v)
+                        for k, v in conv['norm'].items()]
+        tensors += [(f'box_head.fc.{k}', fc_name + k, v) for k, v in w.box_head['fc'].items()]
+    for src, dst, value in tensors:
+        if with_box_head:
+            out[dst] = value
+            renamed.append((src, dst))
+        else:
+            dropped.append(src)
+    if with_box_head and w.box_head is None:
+        return ['RPN and RoI heads (the checkpoint has no box head)']
+    if with_box_head:
+        return ['RPN, the box head\'s classifier and regressor, the mask head']
+    if w.box_head is not None:
+        return ['RPN and RoI heads (use --with-box-head to export the pretrained box head)']
+    return ['RPN and RoI heads']
+
+
+def _mmdet_names(w: EncoderWeights, with_fpn: bool, with_box_head: bool = False):
     # mmdet's ResNet uses torchvision's names.
     out, renamed, dropped = _rename(w, lambda key: 'backbone.' + key,
                                     _mmdet_fpn_name if with_fpn else None)
@@ -135,8 +175,13 @@ def _mmdet_names(w: EncoderWeights, with_fpn: bool):
         not_pretrained = _fpn_convs_not_pretrained(
             w, lambda kind, level: _mmdet_fpn_name(kind, level, 'conv', '')[:-6])
     else:
-        not_pretrained = ['the whole FPN (use --with-fpn to export it)']
-    return out, renamed, dropped, not_pretrained + ['RPN and RoI heads']
+        not_pretrained = _whole_fpn_not_exported(w)
+    # Shared4Conv1FCBBoxHead: ConvModules named conv/bn, then shared_fcs.
+    head = 'roi_head.bbox_head.'
+    not_pretrained += _add_box_head(
+        w, with_box_head, lambda i: f'{head}shared_convs.{i}.conv.',
+        lambda i: f'{head}shared_convs.{i}.bn.', f'{head}shared_fcs.0.', out, renamed, dropped)
+    return out, renamed, dropped, not_pretrained
 
 
 def _detectron2_backbone_name(key: str) -> str:
@@ -154,28 +199,36 @@ def _detectron2_fpn_name(kind, level, part, key):
     return f'backbone.fpn_{kind}{level}.' + (key if part == 'conv' else f'norm.{key}')
 
 
-def _detectron2_names(w: EncoderWeights, with_fpn: bool):
+def _detectron2_names(w: EncoderWeights, with_fpn: bool, with_box_head: bool = False):
     out, renamed, dropped = _rename(w, _detectron2_backbone_name,
                                     _detectron2_fpn_name if with_fpn else None)
     not_pretrained = _fpn_convs_not_pretrained(w, lambda kind, level: f'fpn_{kind}{level}') \
-        if with_fpn else ['the whole FPN (use --with-fpn to export it)']
-    return out, renamed, dropped, not_pretrained + ['RPN and RoI heads']
+        if with_fpn else _whole_fpn_not_exported(w)
+    # FastRCNNConvFCHead: conv{i}, with its norm inside (conv{i}.norm), then fc1.
+    head = 'roi_heads.box_head.'
+    not_pretrained += _add_box_head(
+        w, with_box_head, lambda i: f'{head}conv{i + 1}.', lambda i: f'{head}conv{i + 1}.norm.',
+        f'{head}fc1.', out, renamed, dropped)
+    return out, renamed, dropped, not_pretrained
 
 
-def _torchvision_names(w: EncoderWeights, with_fpn: bool):
+def _torchvision_names(w: EncoderWeights, with_fpn: bool, with_box_head: bool = False):
     out, renamed, dropped = _rename(w, lambda key: key)
+    _add_box_head(w, False, None, None, None, out, renamed, dropped)
     return out, renamed, dropped, ['fc (the classifier)']
 
 
 TARGETS = dict(mmdet=_mmdet_names, detectron2=_detectron2_names, torchvision=_torchvision_names)
 
 
-def convert(ckpt, to: str, with_fpn: bool = False, path: str = '<checkpoint>') -> Conversion:
-    """Convert a loaded checkpoint to ``to`` in {'mmdet', 'detectron2', 'torchvision'}."""
+def convert(ckpt, to: str, with_fpn: bool = False, path: str = '<checkpoint>',
+            with_box_head: bool = False) -> Conversion:
+    """Convert a loaded checkpoint to ``to`` in {'mmdet', 'detectron2', 'torchvision'};
+    ``with_box_head`` exports a pretrained box head (SoCo) too."""
     if to not in TARGETS:
         raise ValueError(f'--to must be one of {sorted(TARGETS)}, got {to!r}')
     weights = read_pretrained_checkpoint(ckpt, path)
-    state, renamed, dropped, not_pretrained = TARGETS[to](weights, with_fpn)
+    state, renamed, dropped, not_pretrained = TARGETS[to](weights, with_fpn, with_box_head)
     state = OrderedDict((k, v.detach().clone().contiguous()) for k, v in state.items())
     return Conversion(state, renamed, dropped, not_pretrained)
 

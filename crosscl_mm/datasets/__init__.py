@@ -1,4 +1,5 @@
-from .image_folder import IMAGE_EXTENSIONS, UnlabeledImageFolder
+from .image_folder import IMAGE_EXTENSIONS, UnlabeledImageFolder, scan_image_folder
+from .proposals_folder import ProposalsFolder
 from .transforms import *  # noqa: F401,F403
 
-__all__ = ['IMAGE_EXTENSIONS', 'UnlabeledImageFolder']
+__all__ = ['IMAGE_EXTENSIONS', 'UnlabeledImageFolder', 'scan_image_folder', 'ProposalsFolder']

@@ -1,6 +1,6 @@
 import os
 import os.path as osp
-from typing import List, Sequence
+from typing import List, Sequence, Tuple
 
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
@@ -8,6 +8,35 @@ from mmengine.logging import print_log
 from crosscl_mm.registry import DATASETS, TRANSFORMS
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp')
+
+
+def scan_image_folder(root: str, extensions: Sequence[str] = IMAGE_EXTENSIONS,
+                      name: str = 'data_root') -> Tuple[List[str], int]:
+    """Every image file under ``root``, searched recursively (symlinks
+    followed), in sorted order: ``(paths, number of other files ignored)``.
+
+    The one scan of the project, so that the dataset and the tools that
+    precompute per-image data (``tools/misc/generate_proposals.py``) see the
+    same images.
+
+    Raises:
+        FileNotFoundError: ``root`` is not a folder or holds no image; the
+            message calls it ``name`` (the config field or argument).
+    """
+    extensions = tuple(e.lower() for e in extensions)
+    if not osp.isdir(root):
+        raise FileNotFoundError(f'{name}={root!r} is not a folder of images')
+    images, ignored = [], 0
+    for folder, subdirs, files in os.walk(root, followlinks=True):
+        subdirs.sort()
+        for file in sorted(files):
+            if file.lower().endswith(extensions):
+                images.append(osp.join(folder, file))
+            else:
+                ignored += 1
+    if not images:
+        raise FileNotFoundError(f'no images ({", ".join(extensions)}) under {name}={root!r}')
+    return images, ignored
 
 
 @DATASETS.register_module()
@@ -37,20 +66,8 @@ class UnlabeledImageFolder(BaseDataset):
 
     def load_data_list(self) -> List[dict]:
         root = self.data_root
-        if not osp.isdir(root):
-            raise FileNotFoundError(
-                f'train_dataloader.dataset.data_root={root!r} is not a folder of images')
-        images, ignored = [], 0
-        for folder, subdirs, files in os.walk(root, followlinks=True):
-            subdirs.sort()
-            for name in sorted(files):
-                if name.lower().endswith(self.extensions):
-                    images.append(osp.join(folder, name))
-                else:
-                    ignored += 1
-        if not images:
-            raise FileNotFoundError(
-                f'no images ({", ".join(self.extensions)}) under data_root={root!r}')
+        images, ignored = scan_image_folder(
+            root, self.extensions, name='train_dataloader.dataset.data_root')
         print_log(f'UnlabeledImageFolder: found {len(images)} images under {root} '
                   f'(ignored {ignored} other files)', logger='current')
         return [dict(img_path=path) for path in images]

@@ -1,3 +1,4 @@
 from .hooks import DetPreciseBNHook, FiniteLossHook, MultiScaleTrainingHook
+from .optimizers import LARS
 
-__all__ = ['DetPreciseBNHook', 'FiniteLossHook', 'MultiScaleTrainingHook']
+__all__ = ['DetPreciseBNHook', 'FiniteLossHook', 'LARS', 'MultiScaleTrainingHook']

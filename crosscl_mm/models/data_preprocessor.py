@@ -14,6 +14,8 @@ class RegionPairDataPreprocessor(BaseDataPreprocessor):
     keys]``, two lists of uint8 ``(3, H, W)`` tensors) or from
     ``default_collate`` (``inputs`` is ``[Q, K]``, each ``(N, 3, H, W)``),
     and returns ``inputs=[Q, K]`` as float, normalised by ``mean``/``std``.
+    Any number of views works the same way, and so do stacks of patches
+    (``(P, 3, h, w)`` per sample, ``(N, P, 3, h, w)`` stacked: DetCo's patch sets).
     The data samples, with their region boxes, are moved to the device.
 
     Args:
@@ -38,6 +40,6 @@ class RegionPairDataPreprocessor(BaseDataPreprocessor):
         normalised = []
         for view in views:
             if self.bgr_to_rgb:
-                view = view.flip(1)
+                view = view.flip(-3)  # the channel axis, also of (N, P, 3, H, W) patch stacks
             normalised.append((view.float() - self.mean) / self.std)
         return dict(inputs=normalised, data_samples=data.get('data_samples'))

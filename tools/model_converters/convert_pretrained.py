@@ -1,7 +1,7 @@
 """Convert a pretraining checkpoint for detection.
 
     python tools/model_converters/convert_pretrained.py INPUT OUTPUT \
-        --to {mmdet,detectron2,torchvision} [--with-fpn]
+        --to {mmdet,detectron2,torchvision} [--with-fpn] [--with-box-head]
 
 INPUT is a crosscl_mm checkpoint of any of its algorithms or an official
 release (the algorithm and format are detected from the tensor names); only
@@ -12,9 +12,12 @@ exit code 2 and no output file; the output is written atomically.
 - ``--to mmdet``: ``backbone.*`` for mmdet's ResNet, and with ``--with-fpn``
   ``neck.*`` for mmdet's FPN of a standard R50-FPN. Load it with
   ``init_cfg=dict(type='Pretrained', checkpoint=OUTPUT, prefix='backbone.')``
-  (and ``prefix='neck.'``) or ``load_from``.
+  (and ``prefix='neck.'``) or ``load_from``. With ``--with-box-head``
+  (SoCo) also ``roi_head.bbox_head.shared_convs/shared_fcs`` for mmdet's
+  ``Shared4Conv1FCBBoxHead`` (``prefix='roi_head.bbox_head.'``).
 - ``--to detectron2``: a .pkl in detectron2's R50-FPN names with
-  ``matching_heuristics``.
+  ``matching_heuristics`` (``roi_heads.box_head.conv1-4/fc1`` with
+  ``--with-box-head``).
 - ``--to torchvision``: a ``resnet50`` state dict (all but ``fc``).
 """
 import argparse
@@ -31,15 +34,21 @@ def main(argv=None) -> int:
     parser.add_argument('--to', required=True, choices=['mmdet', 'detectron2', 'torchvision'])
     parser.add_argument('--with-fpn', action='store_true',
                         help='also export the pretrained FPN (mmdet and detectron2)')
+    parser.add_argument('--with-box-head', action='store_true',
+                        help='also export the pretrained 4conv-1fc box head (SoCo; mmdet and '
+                             'detectron2)')
     args = parser.parse_args(argv)
     try:
         ckpt = load_checkpoint_safely(args.input)
-        result = convert(ckpt, args.to, args.with_fpn, path=args.input)
+        result = convert(ckpt, args.to, args.with_fpn, path=args.input,
+                         with_box_head=args.with_box_head)
     except CheckpointError as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2
     save_atomically(args.output, lambda f: serialise(result, args.to, args.input, f))
-    print(f'{args.input} -> {args.output} ({args.to}{", with FPN" if args.with_fpn else ""})')
+    extras = ''.join([', with FPN' if args.with_fpn else '',
+                      ', with box head' if args.with_box_head else ''])
+    print(f'{args.input} -> {args.output} ({args.to}{extras})')
     print(result.summary())
     return 0
 

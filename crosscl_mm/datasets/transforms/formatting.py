@@ -10,19 +10,22 @@ from crosscl_mm.registry import TRANSFORMS
 
 @TRANSFORMS.register_module()
 class PackRegionPairInputs(BaseTransform):
-    """Pack the two views and their regions for the model.
+    """Pack the views and their regions for the model.
 
-    ``inputs`` becomes ``[query, key]``, uint8 ``(3, H, W)`` tensors;
-    ``data_samples`` is a :class:`BaseDataElement` with one
-    :class:`InstanceData` per region level (``regions_p4``: ``query_boxes``,
-    ``key_boxes``, ``valid``) and ``meta_keys`` as metainfo.
+    ``inputs`` becomes the list of views (CrossCL: ``[query, key]``), uint8
+    ``(3, H, W)`` tensors, and a stack of patches ``(P, H, W, 3)`` becomes
+    ``(P, 3, H, W)`` (DetCo); ``data_samples`` is a :class:`BaseDataElement`
+    with one :class:`InstanceData` per ``regions_*`` entry (CrossCL:
+    ``regions_p4`` with ``query_boxes``, ``key_boxes``, ``valid``; SoCo:
+    ``regions_1_2`` with ``boxes``, ``ids``, ``levels``) and ``meta_keys``
+    as metainfo.
     """
 
     def __init__(self, meta_keys: Sequence[str] = ('img_path', 'crop_boxes', 'flip', 'view_size')):
         self.meta_keys = tuple(meta_keys)
 
     def transform(self, results: dict) -> dict:
-        views = [torch.from_numpy(np.ascontiguousarray(v.transpose(2, 0, 1))) for v in results['img']]
+        views = [torch.from_numpy(np.ascontiguousarray(np.moveaxis(v, -1, -3))) for v in results['img']]
         sample = BaseDataElement(metainfo={k: results[k] for k in self.meta_keys if k in results})
         for key, regions in results.items():
             if key.startswith('regions_'):

@@ -1,14 +1,34 @@
 import random
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 import torchvision.transforms as T
 import torchvision.transforms.functional as TF
 from mmcv.transforms import BaseTransform
-from PIL import Image, ImageFilter
+from PIL import Image, ImageFilter, ImageOps
 
 from crosscl_mm.registry import TRANSFORMS
+
+
+def sample_crop_box(img: Image.Image, scale: Sequence[float],
+                    ratio: Sequence[float]) -> Tuple[int, int, int, int]:
+    """Draw one RandomResizedCrop region of ``img`` (torchvision's law and
+    torch's RNG; SoCo's official ``RandomResizedCropParams`` draws the same
+    law with python's ``random``) and return it as a crop box ``(x0, y0,
+    x1, y1)`` with exclusive right and bottom edges.
+
+    Every view sampler of the package draws its crops here: CrossCL's two
+    views after one shared flip (:class:`PairedRandomResizedCrop`), SoCo's
+    views each with its own flip (:class:`~.soco_views.SoCoViews`).
+    """
+    top, left, h, w = T.RandomResizedCrop.get_params(img, list(scale), list(ratio))
+    return left, top, left + w, top + h
+
+
+def sample_flip(prob: float) -> bool:
+    """Draw one horizontal-flip decision (torch's RNG), for every sampler."""
+    return bool(torch.rand(1).item() < prob)
 
 
 @TRANSFORMS.register_module()
@@ -54,16 +74,14 @@ class PairedRandomResizedCrop(BaseTransform):
     def transform(self, results: dict) -> dict:
         size = self.size
         img = Image.fromarray(results['img'])
-        flip = bool(torch.rand(1).item() < self.flip_prob)
+        flip = sample_flip(self.flip_prob)
         if flip:
             img = TF.hflip(img)
         views, boxes = [], []
         for _ in range(2):
-            top, left, h, w = T.RandomResizedCrop.get_params(img, list(self.scale), list(self.ratio))
-            view = TF.resized_crop(img, top, left, h, w, [size, size],
-                                   interpolation=T.InterpolationMode.BILINEAR)
-            views.append(np.asarray(view))
-            boxes.append((left, top, left + w, top + h))
+            box = sample_crop_box(img, self.scale, self.ratio)
+            views.append(np.asarray(resize_crop(img, box, size)))
+            boxes.append(box)
         results['img'] = views
         results['crop_boxes'] = np.asarray(boxes, dtype=np.float64)
         results['flip'] = flip
@@ -76,36 +94,84 @@ class PairedRandomResizedCrop(BaseTransform):
                 f'ratio={self.ratio}, flip_prob={self.flip_prob})')
 
 
+def resize_crop(img: Image.Image, box: Sequence[int], size: int) -> Image.Image:
+    """The crop box ``(x0, y0, x1, y1)`` of ``img`` resized to ``size x size``
+    (PIL bilinear, as torchvision's ``resized_crop`` and the references)."""
+    x0, y0, x1, y1 = box
+    return TF.resized_crop(img, y0, x0, y1 - y0, x1 - x0, [size, size],
+                           interpolation=T.InterpolationMode.BILINEAR)
+
+
+PHOTOMETRIC_OPS = ('blur', 'jitter', 'gray', 'solarize')
+
+
 @TRANSFORMS.register_module()
 class ViewColorAugment(BaseTransform):
-    """MoCo v2's photometric augmentation, drawn independently for each view.
+    """Photometric augmentation, drawn independently for each view.
 
-    In the reference's order: Gaussian blur (PIL, sigma uniform in
-    ``blur_sigma``) with ``blur_prob``; torchvision ColorJitter with
-    ``jitter_prob``; RandomGrayscale with ``gray_prob``.
+    The ops run in ``ops`` order; the default is MoCo v2 in the CrossCL
+    reference's order: Gaussian blur (PIL, sigma uniform in ``blur_sigma``)
+    with ``blur_prob``; torchvision ColorJitter with ``jitter_prob``;
+    RandomGrayscale with ``gray_prob``. SoCo (BYOL's recipe, official
+    ``contrast/data/transform.py:59-73``) runs ``('jitter', 'gray', 'blur',
+    'solarize')`` with blur probability 1.0 on its first view and 0.1 plus
+    ``ImageOps.solarize`` (threshold 128) with ``solarize_prob`` 0.2 on the
+    others: two instances, each with its ``views``.
+
+    An entry of ``results['img']`` that is a stack of patches ``(P, h, w, 3)``
+    (DetCo's jigsaw patches) gets one draw per patch.
+
+    Args:
+        ops: names from ``'blur'``, ``'jitter'``, ``'gray'``, ``'solarize'``.
+        views: indices of the views to augment; ``None`` for all.
     """
 
     def __init__(self, blur_prob: float = 0.5, blur_sigma: Sequence[float] = (0.1, 2.0),
                  jitter_prob: float = 0.8, brightness: float = 0.4, contrast: float = 0.4,
-                 saturation: float = 0.4, hue: float = 0.1, gray_prob: float = 0.2) -> None:
+                 saturation: float = 0.4, hue: float = 0.1, gray_prob: float = 0.2,
+                 solarize_prob: float = 0.0, ops: Sequence[str] = ('blur', 'jitter', 'gray'),
+                 views: Optional[Sequence[int]] = None) -> None:
+        unknown = [op for op in ops if op not in PHOTOMETRIC_OPS]
+        if unknown:
+            raise ValueError(f'ViewColorAugment: unknown ops {unknown}; '
+                             f'choose from {PHOTOMETRIC_OPS}')
         self.blur_prob = blur_prob
         self.blur_sigma = tuple(blur_sigma)
         self.jitter_prob = jitter_prob
         self.jitter = T.ColorJitter(brightness, contrast, saturation, hue)
         self.grayscale = T.RandomGrayscale(gray_prob)
+        self.solarize_prob = solarize_prob
+        self.ops = tuple(ops)
+        self.views = None if views is None else tuple(views)
 
     def _augment(self, view: np.ndarray) -> np.ndarray:
+        if view.ndim == 4:
+            return np.stack([self._augment(patch) for patch in view])
         img = Image.fromarray(view)
-        if random.random() < self.blur_prob:
-            img = img.filter(ImageFilter.GaussianBlur(radius=random.uniform(*self.blur_sigma)))
-        if random.random() < self.jitter_prob:
-            img = self.jitter(img)
-        return np.asarray(self.grayscale(img))
+        for op in self.ops:
+            if op == 'blur':
+                if random.random() < self.blur_prob:
+                    img = img.filter(ImageFilter.GaussianBlur(
+                        radius=random.uniform(*self.blur_sigma)))
+            elif op == 'jitter':
+                if random.random() < self.jitter_prob:
+                    img = self.jitter(img)
+            elif op == 'gray':
+                img = self.grayscale(img)
+            elif random.random() < self.solarize_prob:
+                img = ImageOps.solarize(img, 128)
+        return np.asarray(img)
 
     def transform(self, results: dict) -> dict:
-        results['img'] = [self._augment(view) for view in results['img']]
+        chosen = range(len(results['img'])) if self.views is None else self.views
+        views = list(results['img'])
+        for i in chosen:
+            views[i] = self._augment(views[i])
+        results['img'] = views
         return results
 
     def __repr__(self) -> str:
-        return (f'{type(self).__name__}(blur_prob={self.blur_prob}, blur_sigma={self.blur_sigma}, '
-                f'jitter_prob={self.jitter_prob}, jitter={self.jitter}, grayscale={self.grayscale})')
+        return (f'{type(self).__name__}(ops={self.ops}, views={self.views}, '
+                f'blur_prob={self.blur_prob}, blur_sigma={self.blur_sigma}, '
+                f'jitter_prob={self.jitter_prob}, jitter={self.jitter}, '
+                f'grayscale={self.grayscale}, solarize_prob={self.solarize_prob})')

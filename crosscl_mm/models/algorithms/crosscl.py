@@ -2,13 +2,14 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-from mmengine.model import BaseModel, ExponentialMovingAverage
+from mmengine.model import ExponentialMovingAverage
 from mmengine.structures import BaseDataElement
 from torch import Tensor, nn
 
 from crosscl_mm.registry import MODELS
 from crosscl_mm.utils import batch_shuffle, batch_unshuffle, concat_all_gather
 from ..utils import KeyQueue, negative_pool_geometry, prroi_pool_1x1
+from .base import PretrainingAlgorithm
 
 DEFAULT_LOSS_WEIGHTS = dict(loss_global=1.0, loss_p4=1.0, loss_p3=1.0, loss_p4_p3=1.0,
                             loss_p3_p4=1.0)
@@ -27,7 +28,7 @@ def region_term_levels(name: str) -> Optional[Tuple[str, str]]:
 
 
 @MODELS.register_module()
-class CrossCL(BaseModel):
+class CrossCL(PretrainingAlgorithm):
     """CrossCL: self-supervised cross-stage regional contrastive learning.
 
     Implementation of `Self-supervised Cross-stage Regional Contrastive
@@ -85,12 +86,7 @@ class CrossCL(BaseModel):
                  momentum: float = 0.999,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg=None) -> None:
-        if data_preprocessor is None:
-            data_preprocessor = dict(type='RegionPairDataPreprocessor')
-        if isinstance(data_preprocessor, dict):
-            # Built here, in our scope: BaseModel would look in MMEngine's root registry.
-            data_preprocessor = MODELS.build(data_preprocessor)
-        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        super().__init__(data_preprocessor, init_cfg)
         self.backbone = MODELS.build(backbone)
         self.neck = MODELS.build(neck)
         self.fpn = MODELS.build(fpn) if fpn is not None else None
@@ -134,17 +130,6 @@ class CrossCL(BaseModel):
         if 'fpn' not in encoder or not self.region_terms:
             return embedding, {}
         return embedding, dict(zip(self.region_order, encoder['fpn'](levels)))
-
-    def extract_feat(self, inputs: List[Tensor], data_samples=None) -> Tuple[Tensor, ...]:
-        """Backbone features of the first view."""
-        return self.backbone(inputs[0])
-
-    def forward(self, inputs, data_samples=None, mode: str = 'tensor'):
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        if mode == 'tensor':
-            return self.extract_feat(inputs)
-        raise RuntimeError(f'CrossCL supports modes "loss" and "tensor", not {mode!r}')
 
     def loss(self, inputs: List[Tensor], data_samples: List[BaseDataElement]) -> Dict[str, Tensor]:
         img_q, img_k = inputs

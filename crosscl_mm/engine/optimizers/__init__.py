@@ -1,0 +1,3 @@
+from .lars import LARS
+
+__all__ = ['LARS']

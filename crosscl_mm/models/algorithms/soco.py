@@ -1,0 +1,194 @@
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmengine.structures import BaseDataElement
+from torch import Tensor, nn
+from torchvision.ops import roi_align
+
+from crosscl_mm.registry import MODELS
+from ..utils import CosineEMA
+from .base import PretrainingAlgorithm
+
+HEAD_BATCHING = ('per_level', 'per_box_set')
+
+
+def box_correspondence(ids_a: Tensor, levels_a: Tensor, ids_b: Tensor, levels_b: Tensor,
+                       num_levels: int) -> Tensor:
+    """Which pooled box features of two views show the same object.
+
+    Features are laid out level-major, row ``j * K + i`` for box ``i`` pooled
+    on level ``j``. Row ``(j, i)`` of view a matches column ``(j', i')`` of
+    view b when box ``i`` is assigned to level ``j``, box ``i'`` to level
+    ``j'``, and both have the same id: the official
+    ``get_aware_correspondence_matrix`` (``contrast/data/bboxs_utils.py:378-410``),
+    cross-level pairs and padded duplicates included.
+
+    Args:
+        ids_a, levels_a: ``(N, K)`` ids and levels (-1: none) of view a's boxes.
+        ids_b, levels_b: the same for view b.
+        num_levels: number of FPN levels ``P``.
+
+    Returns:
+        Tensor: ``(N, P * K, P * K)`` float, 1 for a match.
+    """
+    def layout(ids, levels):
+        level = torch.arange(num_levels, device=ids.device).view(1, -1, 1)
+        assigned = (levels.unsqueeze(1) == level).flatten(1)  # (N, P * K)
+        return ids.unsqueeze(1).expand(-1, num_levels, -1).flatten(1), assigned
+
+    ids_a, assigned_a = layout(ids_a, levels_a)
+    ids_b, assigned_b = layout(ids_b, levels_b)
+    same = ids_a.unsqueeze(2) == ids_b.unsqueeze(1)
+    return (same & assigned_a.unsqueeze(2) & assigned_b.unsqueeze(1)).float()
+
+
+@MODELS.register_module()
+class SoCo(PretrainingAlgorithm):
+    """SoCo: Selective Object COntrastive learning.
+
+    Implementation of `Aligning Pretraining for Detection via Object-Level
+    Contrastive Learning <https://arxiv.org/abs/2106.02637>`_ (NeurIPS 2021),
+    after the official code (github hologerry/SoCo,
+    ``contrast/models/SoCo_FPN.py``, ``SoCo_FPN_Star.py``).
+
+    An online network (backbone, FPN P2-P5, box head, projector, predictor)
+    and its momentum copy (no predictor) see view 1 (the whole image) and
+    views 2, 3 (and SoCo*'s 4) of each image. Every proposal box of a view
+    is RoI-aligned from every FPN level, embedded, and L2-normalised; for
+    each pair (1, k) the online predictions of one view regress the momentum
+    projections of the same objects in the other view
+    (:class:`MatchedCosineLoss`, both directions). Boxes match when they
+    share an id and each is taken at the FPN level its size assigns it
+    (:func:`box_correspondence`).
+
+    Logged per pair: ``loss_v1_vk`` (view 1 predicts view k) and
+    ``loss_vk_v1``; their sum is the official loss. Also ``momentum``.
+
+    Args:
+        backbone: config of a backbone returning C2-C5.
+        neck: config of the FPN returning P2-P5.
+        head: config of the box head (:class:`ConvFCBoxHead`).
+        projector, predictor: configs of the MLPs (:class:`ProjectionMLP`).
+        loss: config of the per-pair loss.
+        base_momentum: momentum of the first update, rising to 1
+            (:class:`CosineEMA`).
+        roi_size: side of the RoIAlign output.
+        head_batching: ``'per_level'`` (default, official): head, projector
+            and predictor run once per (box set, FPN level) over all boxes
+            of the batch, so their BatchNorm statistics are those of that
+            call, as in the official code (docs/soco.md, B3).
+            ``'per_box_set'``: once per box set over all levels; fewer calls,
+            other statistics, another loss on the same weights.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 neck: dict,
+                 head: dict,
+                 projector: dict,
+                 predictor: dict,
+                 loss: dict = dict(type='MatchedCosineLoss'),
+                 base_momentum: float = 0.99,
+                 roi_size: int = 7,
+                 head_batching: str = 'per_level',
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg=None) -> None:
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if head_batching not in HEAD_BATCHING:
+            raise ValueError(f'head_batching must be one of {HEAD_BATCHING}, got {head_batching!r}')
+        self.backbone = MODELS.build(backbone)
+        self.neck = MODELS.build(neck)
+        self.head = MODELS.build(head)
+        self.projector = MODELS.build(projector)
+        self.predictor = MODELS.build(predictor)
+        self.loss_module = MODELS.build(loss)
+        self.roi_size = roi_size
+        self.head_batching = head_batching
+        self.momentum_encoder = CosineEMA(self._online_encoder(), base_momentum)
+
+    def _online_encoder(self) -> nn.ModuleDict:
+        """The online modules that have a momentum copy, under the names the
+        copy uses (built on demand: the state dict holds them once)."""
+        return nn.ModuleDict(dict(backbone=self.backbone, neck=self.neck, head=self.head,
+                                  projector=self.projector))
+
+    def extract_feat(self, inputs: List[Tensor], data_samples=None) -> Tuple[Tensor, ...]:
+        """FPN maps of the first view."""
+        return tuple(self.neck(self.backbone(inputs[0])))
+
+    def loss(self, inputs: List[Tensor], data_samples: List[BaseDataElement]) -> Dict[str, Tensor]:
+        pairs = range(2, len(inputs) + 1)
+        boxes = {name: _stack_box_set(data_samples, f'regions_{name}')
+                 for k in pairs for name in (f'1_{k}', f'{k}')}
+
+        online = self._online_encoder()
+        maps = [self._fpn(online, view) for view in inputs]
+        preds = {name: self._embed(online, maps[_view(name)], box_set['boxes'], predict=True)
+                 for name, box_set in boxes.items()}
+
+        with torch.no_grad():
+            self.momentum_encoder.update_parameters(online)
+            target_net = self.momentum_encoder.module
+            target_maps = [self._fpn(target_net, view) for view in inputs]
+            targets = {name: self._embed(target_net, target_maps[_view(name)], box_set['boxes'],
+                                         predict=False)
+                       for name, box_set in boxes.items()}
+
+        num_levels = len(maps[0])
+        losses = {}
+        for k in pairs:
+            view1, view_k = boxes[f'1_{k}'], boxes[f'{k}']
+            match = box_correspondence(view1['ids'], view1['levels'], view_k['ids'],
+                                       view_k['levels'], num_levels)
+            losses[f'loss_v1_v{k}'] = self.loss_module(preds[f'1_{k}'], targets[f'{k}'], match)
+            losses[f'loss_v{k}_v1'] = self.loss_module(preds[f'{k}'], targets[f'1_{k}'],
+                                                       match.transpose(1, 2))
+        steps = int(self.momentum_encoder.steps) - 1
+        losses['momentum'] = torch.tensor(self.momentum_encoder.momentum_at(steps),
+                                          dtype=torch.float64)
+        return losses
+
+    @staticmethod
+    def _fpn(net, view: Tensor) -> Sequence[Tensor]:
+        return net['neck'](net['backbone'](view))
+
+    def _embed(self, net, maps: Sequence[Tensor], boxes: Tensor, predict: bool) -> Tensor:
+        """Normalised embeddings of every box on every level: ``(N, P * K, C)``,
+        level-major (official ``SoCo_FPN.py:157-167``)."""
+        n, k = boxes.shape[:2]
+        pooled = [self._roi_align(level_map, boxes) for level_map in maps]
+        if self.head_batching == 'per_level':
+            embedded = [self._project(net, feats, predict) for feats in pooled]
+        else:
+            embedded = self._project(net, torch.cat(pooled), predict).split(n * k)
+        return torch.cat([F.normalize(z, dim=1).view(n, k, -1) for z in embedded], dim=1)
+
+    def _project(self, net, feats: Tensor, predict: bool) -> Tensor:
+        z = net['projector'](net['head'](feats))
+        return self.predictor(z) if predict else z
+
+    def _roi_align(self, level_map: Tensor, boxes: Tensor) -> Tensor:
+        """RoIAlign of boxes given as fractions of the view, scaled by the
+        map's own size (official ``box_util.py:11-25``): on a 112-px view P5
+        is 4x4, so a fraction times 4 is not pixels / 32 (docs/soco.md, B5)."""
+        n, k = boxes.shape[:2]
+        h, w = level_map.shape[-2:]
+        scale = boxes.new_tensor([w, h, w, h])
+        index = torch.arange(n, device=boxes.device, dtype=boxes.dtype)
+        rois = torch.cat([index.view(n, 1, 1).expand(n, k, 1), boxes * scale], dim=2)
+        # The map takes the boxes' dtype (float32), as official under mixed precision.
+        return roi_align(level_map.to(boxes.dtype), rois.view(-1, 5), self.roi_size,
+                         spatial_scale=1.0, sampling_ratio=-1, aligned=True)
+
+
+def _view(box_set: str) -> int:
+    """Index of the view a box set lies on: ``'1_k'`` -> 0, ``'k'`` -> k - 1."""
+    return 0 if box_set.startswith('1_') else int(box_set) - 1
+
+
+def _stack_box_set(data_samples, field: str) -> Dict[str, Tensor]:
+    items = [getattr(sample, field) for sample in data_samples]
+    return dict(boxes=torch.stack([r.boxes for r in items]).float(),
+                ids=torch.stack([r.ids for r in items]),
+                levels=torch.stack([r.levels for r in items]))
