@@ -11,6 +11,8 @@ import torch
 from conftest import SELFSUP_PACKAGE, python_cmd, run
 
 sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'tools'))
+sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'tools',
+                            'analysis_tools'))
 import demo  # noqa: E402  tools/demo.py
 
 
@@ -33,16 +35,38 @@ def test_baseline_config_view_size(algo):
 def test_benchmark_runs_package_baselines():
     out = run(python_cmd('tools/analysis_tools/benchmark_pretrain.py', '--algos', 'crosscl',
                          'mocov2', 'densecl', '--device', 'cpu', '--img-size', '64',
-                         '--batch-size', '2', '--iters', '1', '--pipeline-samples', '4'),
+                         '--batch-size', '2', '--rounds', '3', '--iters-per-round', '1',
+                         '--pipeline-samples', '6', '--no-memory'),
               timeout=900).stdout
     assert re.search(rf'mocov2, densecl from {SELFSUP_PACKAGE} \d+\.\d+', out), out
-    rows = dict(re.findall(r'^\| (crosscl|mocov2|densecl) \| [\d.]+ \| ([\d.]+) \|', out, re.M))
+    rows = {algo: [float(v) for v in values] for algo, *values in re.findall(
+        r'^\| (crosscl|mocov2|densecl) \| fp32 \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| '
+        r'([\d.]+) \| not measured \| ([\d.]+) \|$', out, re.M)}
     assert sorted(rows) == ['crosscl', 'densecl', 'mocov2'], out
-    gflops = {k: float(v) for k, v in rows.items()}
+    for step, ips, gflop, pipeline, cpu_s in rows.values():
+        assert abs(ips - 2 / step) <= 0.1 + 0.01 * ips  # img/s is the batch over the step
+        assert gflop > 0 and pipeline > 0 and cpu_s > 0
     # CrossCL = MoCo v2's encoders + FPN + regional heads: strictly more arithmetic.
-    assert gflops['crosscl'] > gflops['mocov2'] > 0
+    assert rows['crosscl'][2] > rows['mocov2'][2]
     ratio = float(re.search(r'flop_ratio crosscl/mocov2 = ([\d.]+)', out).group(1))
-    assert abs(ratio - gflops['crosscl'] / gflops['mocov2']) < 0.02
+    assert abs(ratio - rows['crosscl'][2] / rows['mocov2'][2]) < 0.02
+    median, low, high = map(float, re.search(
+        r'iter_time_ratio crosscl/mocov2 = ([\d.]+) \(fp32; median of 3 rounds, '
+        r'min ([\d.]+), max ([\d.]+)\)', out).groups())
+    assert low <= median <= high
+    median, low, high = map(float, re.search(
+        r'cpu_time_ratio crosscl/mocov2 = ([\d.]+) \(fp32; median of 3 rounds, '
+        r'min ([\d.]+), max ([\d.]+)\)', out).groups())
+    assert low <= median <= high
+
+
+def test_benchmark_cpu_memory_is_measured_in_a_process_of_its_own():
+    """RSS cannot be split between algorithms sharing a process: each one's
+    peak is taken in a process that builds it alone (ResNet-50: > 100 MB of
+    weights, optimizer state and momentum copy)."""
+    import benchmark_pretrain
+    peak_mb = benchmark_pretrain.memory_in_subprocess('mocov2', 2, 64, channels_last=False)
+    assert 500 < peak_mb < 20000
 
 
 def test_demo_package_baseline_config_matches_the_demo(photo_dir, tmp_path):

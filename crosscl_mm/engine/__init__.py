@@ -1,4 +1,5 @@
 from .hooks import DetPreciseBNHook, FiniteLossHook, MultiScaleTrainingHook
-from .optimizers import LARS
+from .optimizers import LARS, MixedPrecisionOptimWrapper
 
-__all__ = ['DetPreciseBNHook', 'FiniteLossHook', 'LARS', 'MultiScaleTrainingHook']
+__all__ = ['DetPreciseBNHook', 'FiniteLossHook', 'LARS', 'MixedPrecisionOptimWrapper',
+           'MultiScaleTrainingHook']

@@ -2,6 +2,7 @@
 ``weights_only=True`` loading safe for mmengine training checkpoints. Used by
 the resume fix (:mod:`crosscl_mm.compat`) and by the converters."""
 import importlib
+import inspect
 import pickle
 
 
@@ -22,15 +23,35 @@ def _history_buffer_method(owner, name):
     return method
 
 
+def registered_statistics():
+    """The custom statistics this process registered with
+    ``HistoryBuffer.register_statistics``.
+
+    Every HistoryBuffer pickles the whole class-level registry, so a run whose
+    code registers a statistic (as mmengine's own tests do) saves checkpoints
+    that name that function; they may load it only where the same function is
+    registered again, that is where the user's code has run. Functions are
+    pickled by reference, so only module-level ones can be saved at all; the
+    defaults (``min``, ``max``, ``current``, ``mean``) come through
+    :func:`_history_buffer_method` instead.
+    """
+    from mmengine.logging import HistoryBuffer
+    return [method for method in HistoryBuffer._statistics_methods.values()
+            if inspect.isfunction(method) and '.' not in method.__qualname__]
+
+
 def mmengine_checkpoint_globals():
     """Every non-tensor type an mmengine training checkpoint pickles: the
-    message hub's HistoryBuffer (with its statistics functions) and the numpy
-    arrays, scalars and dtypes it holds. Nothing here can run code when
-    unpickled."""
+    message hub's HistoryBuffer (with its statistics functions, and the custom
+    ones this process registered, see :func:`registered_statistics`) and the
+    numpy arrays, scalars and dtypes it holds. Nothing here can run code when
+    unpickled beyond those statistics functions, which the user's own code
+    registered."""
     import numpy as np
     from mmengine.logging import HistoryBuffer
 
     allowed = [HistoryBuffer, np.ndarray, np.dtype, (_history_buffer_method, 'builtins.getattr')]
+    allowed += registered_statistics()
     for name in ('numpy.core.multiarray', 'numpy._core.multiarray'):  # numpy 1 / numpy 2 names
         try:
             multiarray = importlib.import_module(name)
