@@ -1,4 +1,5 @@
-from .hooks import FiniteLossHook, MultiScaleTrainingHook
+from .hooks import DetPreciseBNHook, FiniteLossHook, MultiScaleTrainingHook
 from .optimizers import LARS, MixedPrecisionOptimWrapper
 
-__all__ = ['FiniteLossHook', 'LARS', 'MixedPrecisionOptimWrapper', 'MultiScaleTrainingHook']
+__all__ = ['DetPreciseBNHook', 'FiniteLossHook', 'LARS', 'MixedPrecisionOptimWrapper',
+           'MultiScaleTrainingHook']
