@@ -16,7 +16,8 @@ from typing import Dict
 
 import torch
 
-from crosscl_mm.utils.safe_unpickling import mmengine_checkpoint_globals, registered_statistics
+from crosscl_mm.utils.safe_unpickling import (allowed_globals, mmengine_checkpoint_globals,
+                                              registered_statistics)
 
 APPLIED: Dict[str, bool] = {}
 
@@ -154,7 +155,7 @@ def fix_weights_only_resume() -> bool:
         @functools.wraps(load)
         def load_checkpoint(cls, *args, **kwargs):
             # Registered now, not at import: user code registers after `import crosscl_mm`.
-            with torch.serialization.safe_globals(registered_statistics()):
+            with allowed_globals(registered_statistics()):
                 return load(cls, *args, **kwargs)
 
         load_checkpoint._crosscl_mm_patched = True

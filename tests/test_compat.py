@@ -105,6 +105,31 @@ def test_weights_only_resume():
     assert 'refused sneaky getattr' in fixed.stdout
 
 
+
+def test_safe_checkpoint_loading_leaves_the_resume_allow_list_in_place(tmp_path):
+    """torch.serialization.safe_globals removes on exit every global it was
+    given, also those the resume fix had allowed for the whole process: after
+    one converter-style load, mmengine's resume (a plain torch.load) refused
+    HistoryBuffer. Our loaders restore the allow-list as they found it."""
+    import numpy as np
+    import torch
+    from mmengine.logging import HistoryBuffer
+
+    import crosscl_mm  # noqa: F401  (the resume fix)
+    from crosscl_mm.converters import load_checkpoint_safely
+    from crosscl_mm.utils.safe_unpickling import allowed_globals
+    path = tmp_path / 'run.pth'
+    torch.save({'state_dict': {'w': torch.ones(2)},
+                'message_hub': {'loss': HistoryBuffer([np.float64(1.5)], [np.int64(1)])}}, path)
+    before = set(torch.serialization.get_safe_globals())
+    assert HistoryBuffer in before
+    load_checkpoint_safely(str(path))
+    with allowed_globals([HistoryBuffer, tuple]):
+        pass
+    assert set(torch.serialization.get_safe_globals()) == before
+    assert torch.load(path)['message_hub']['loss'].current() == 1.5  # what resume does
+
+
 COLLATE_SNIPPET = """
     import sys, torch, crosscl_mm
     from mmengine.config import Config

@@ -1,9 +1,13 @@
 """What a checkpoint may unpickle besides tensors: the allow-list that keeps
 ``weights_only=True`` loading safe for mmengine training checkpoints. Used by
 the resume fix (:mod:`crosscl_mm.compat`) and by the converters."""
+import contextlib
 import importlib
 import inspect
 import pickle
+from typing import Iterator, Sequence
+
+import torch
 
 
 def _history_buffer_method(owner, name):
@@ -63,3 +67,22 @@ def mmengine_checkpoint_globals():
         allowed += [cls for cls in vars(dtype_classes).values()
                     if isinstance(cls, type) and issubclass(cls, np.dtype)]
     return allowed
+
+
+@contextlib.contextmanager
+def allowed_globals(extra: Sequence) -> Iterator[None]:
+    """Allow ``extra`` in ``weights_only`` loading inside the block, and leave
+    the process's allow-list exactly as it was afterwards.
+
+    ``torch.serialization.safe_globals`` removes on exit every global it was
+    given, including those that were allow-listed before the block: one
+    converter call in a process would then undo the resume fix
+    (:func:`crosscl_mm.compat.fix_weights_only_resume`) for the rest of it.
+    """
+    before = torch.serialization.get_safe_globals()
+    torch.serialization.add_safe_globals(list(extra))
+    try:
+        yield
+    finally:
+        torch.serialization.clear_safe_globals()
+        torch.serialization.add_safe_globals(before)
