@@ -16,7 +16,8 @@ from typing import Dict
 
 import torch
 
-from crosscl_mm.utils.safe_unpickling import mmengine_checkpoint_globals
+from crosscl_mm.utils.safe_unpickling import (allowed_globals, mmengine_checkpoint_globals,
+                                              registered_statistics)
 
 APPLIED: Dict[str, bool] = {}
 
@@ -137,13 +138,28 @@ def fix_weights_only_resume() -> bool:
     the HistoryBuffer and numpy objects of the checkpoint's message hub
     (upstream: open-mmlab/mmengine#1655, open PR #1650). Those types, and only those, are
     allow-listed; loading stays safe, and ``weights_only=False`` is never
-    used.
+    used. Custom statistics (``HistoryBuffer.register_statistics``), which
+    every HistoryBuffer of such a run pickles, are allowed while mmengine
+    loads a checkpoint if this process has registered them by then
+    (:func:`~crosscl_mm.utils.safe_unpickling.registered_statistics`).
     """
     if not hasattr(torch.serialization, 'add_safe_globals'):
         return _record('weights_only_resume', False)
     if not _weights_only_rejects_mmengine_checkpoints():
         return _record('weights_only_resume', False)
     torch.serialization.add_safe_globals(mmengine_checkpoint_globals())
+
+    from mmengine.runner.checkpoint import CheckpointLoader
+    load = CheckpointLoader.load_checkpoint.__func__
+    if not getattr(load, '_crosscl_mm_patched', False):
+        @functools.wraps(load)
+        def load_checkpoint(cls, *args, **kwargs):
+            # Registered now, not at import: user code registers after `import crosscl_mm`.
+            with allowed_globals(registered_statistics()):
+                return load(cls, *args, **kwargs)
+
+        load_checkpoint._crosscl_mm_patched = True
+        CheckpointLoader.load_checkpoint = classmethod(load_checkpoint)
     return _record('weights_only_resume', True)
 
 
@@ -176,30 +192,57 @@ def fix_collate_fn_scope() -> bool:
 
 
 def fix_atomic_local_writes() -> bool:
-    """mmengine 0.10.7's ``LocalBackend.put``/``put_text`` write straight into
-    the target, so a run killed while saving leaves a truncated
-    ``epoch_N.pth`` (and could leave a torn ``last_checkpoint`` pointer). Both
-    now write a temporary file beside the target and rename it over the
-    target, which is atomic on POSIX file systems.
+    """mmengine 0.10.7 writes files in place, so a run killed (or out of disk)
+    while saving leaves a truncated file where the good one was (we found no
+    upstream issue for it):
+
+    - ``LocalBackend.put``/``put_text``, through which ``epoch_N.pth`` and
+      every other local file of the runner is written;
+    - the ``last_checkpoint`` pointer that ``--resume`` reads first, written
+      by ``CheckpointHook._save_checkpoint_with_step`` with a plain
+      ``open(save_file, 'w')``.
+
+    Both now go through :func:`crosscl_mm.utils.files.open_atomically`: a
+    temporary file beside the target, renamed over it. Nothing else changes:
+    files get the mode ``open()`` would give them, and symbolic links are
+    written through.
     """
     from mmengine.fileio.backends import LocalBackend
+    from mmengine.hooks import checkpoint_hook
 
+    from crosscl_mm.utils.files import open_atomically
+
+    applied = False
     put, put_text = LocalBackend.put, LocalBackend.put_text
-    if 'os.replace' in inspect.getsource(put) or getattr(put, '_crosscl_mm_patched', False):
-        return _record('atomic_local_writes', False)
-    from crosscl_mm.utils.files import save_atomically
+    if 'os.replace' not in inspect.getsource(put) and \
+            not getattr(put, '_crosscl_mm_patched', False):
+        @functools.wraps(put)
+        def atomic_put(self, obj, filepath):
+            with open_atomically(str(filepath), 'wb') as f:
+                f.write(obj)
 
-    @functools.wraps(put)
-    def atomic_put(self, obj, filepath):
-        save_atomically(str(filepath), lambda f: f.write(obj))
+        @functools.wraps(put_text)
+        def atomic_put_text(self, obj, filepath, encoding='utf-8'):
+            with open_atomically(str(filepath), 'w', encoding=encoding) as f:
+                f.write(obj)
 
-    @functools.wraps(put_text)
-    def atomic_put_text(self, obj, filepath, encoding='utf-8'):
-        save_atomically(str(filepath), lambda f: f.write(obj.encode(encoding)))
+        atomic_put._crosscl_mm_patched = True
+        LocalBackend.put, LocalBackend.put_text = atomic_put, atomic_put_text
+        applied = True
 
-    atomic_put._crosscl_mm_patched = True
-    LocalBackend.put, LocalBackend.put_text = atomic_put, atomic_put_text
-    return _record('atomic_local_writes', True)
+    # The pointer is written inline in a long method; rather than copy the
+    # method, the module's `open` (its only use, a `with` block writing
+    # last_checkpoint) resolves to one that writes atomically.
+    save_step = inspect.getsource(checkpoint_hook.CheckpointHook._save_checkpoint_with_step)
+    if "with open(save_file, 'w') as f" in save_step and 'open' not in vars(checkpoint_hook):
+        def open_writes_atomically(file, mode='r', *args, **kwargs):
+            if 'w' in mode:
+                return open_atomically(file, mode, *args, **kwargs)
+            return open(file, mode, *args, **kwargs)
+
+        checkpoint_hook.open = open_writes_atomically
+        applied = True
+    return _record('atomic_local_writes', applied)
 
 
 FIXES = (fix_mmselfsup_registry_locations, fix_cpu_distributed, fix_weights_only_resume,

@@ -36,12 +36,18 @@ RUNNER_CONSTRUCTORS = Registry('runner constructor', parent=MMENGINE_RUNNER_CONS
                                locations=['crosscl_mm.engine'])
 LOOPS = Registry('loop', parent=MMENGINE_LOOPS, locations=['crosscl_mm.engine'])
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, locations=['crosscl_mm.engine'])
-DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, locations=['crosscl_mm.datasets'])
+# Modules that subclass mmdet's datasets and models (crosscl_mm.datasets.voc,
+# crosscl_mm.models.roi_heads) are imported when the registry is first asked
+# for a name, not by `import crosscl_mm`: importing mmdet's model and dataset
+# zoo takes seconds, which tools such as the converter need not pay.
+DATASETS = Registry('dataset', parent=MMENGINE_DATASETS,
+                    locations=['crosscl_mm.datasets', 'crosscl_mm.datasets.voc'])
 DATA_SAMPLERS = Registry('data sampler', parent=MMENGINE_DATA_SAMPLERS,
                          locations=['crosscl_mm.datasets'])
 TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, locations=['crosscl_mm.datasets'])
 FUNCTIONS = Registry('function', parent=MMENGINE_FUNCTIONS, locations=['crosscl_mm.datasets'])
-MODELS = Registry('model', parent=MMENGINE_MODELS, locations=['crosscl_mm.models'])
+MODELS = Registry('model', parent=MMENGINE_MODELS,
+                  locations=['crosscl_mm.models', 'crosscl_mm.models.roi_heads'])
 MODEL_WRAPPERS = Registry('model_wrapper', parent=MMENGINE_MODEL_WRAPPERS,
                           locations=['crosscl_mm.models'])
 WEIGHT_INITIALIZERS = Registry('weight initializer', parent=MMENGINE_WEIGHT_INITIALIZERS,

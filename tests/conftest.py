@@ -69,3 +69,19 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture(scope='session')
+def shapes_data(tmp_path_factory):
+    """The generated shapes-on-photos data, small: COCO format (4 train and 4
+    val images of 160x128) and its VOC-format copy (VOC2007 trainval/test,
+    VOC2012 trainval; every 4th object difficult)."""
+    from crosscl_mm.datasets.shapes_on_photos import make_shapes_on_photos, write_voc_copy
+    from crosscl_mm.utils.sample_photos import skimage_photo_paths
+    root = tmp_path_factory.mktemp('shapes')
+    coco = str(root / 'coco')
+    anns = make_shapes_on_photos(coco, skimage_photo_paths(PHOTOS[:4]), num_train=4, num_val=4,
+                                 size=(160, 128), seed=1)
+    voc = str(root / 'voc')
+    image_sets = write_voc_copy(coco, voc, difficult_every=4)
+    return dict(coco=coco, voc=voc, image_sets=image_sets, **anns)

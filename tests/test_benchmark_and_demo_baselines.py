@@ -11,6 +11,8 @@ import torch
 from conftest import SELFSUP_PACKAGE, python_cmd, run
 
 sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'tools'))
+sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'tools',
+                            'analysis_tools'))
 import demo  # noqa: E402  tools/demo.py
 
 
@@ -33,16 +35,38 @@ def test_baseline_config_view_size(algo):
 def test_benchmark_runs_package_baselines():
     out = run(python_cmd('tools/analysis_tools/benchmark_pretrain.py', '--algos', 'crosscl',
                          'mocov2', 'densecl', '--device', 'cpu', '--img-size', '64',
-                         '--batch-size', '2', '--iters', '1', '--pipeline-samples', '4'),
+                         '--batch-size', '2', '--rounds', '3', '--iters-per-round', '1',
+                         '--pipeline-samples', '6', '--no-memory'),
               timeout=900).stdout
     assert re.search(rf'mocov2, densecl from {SELFSUP_PACKAGE} \d+\.\d+', out), out
-    rows = dict(re.findall(r'^\| (crosscl|mocov2|densecl) \| [\d.]+ \| ([\d.]+) \|', out, re.M))
+    rows = {algo: [float(v) for v in values] for algo, *values in re.findall(
+        r'^\| (crosscl|mocov2|densecl) \| fp32 \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| '
+        r'([\d.]+) \| not measured \| ([\d.]+) \|$', out, re.M)}
     assert sorted(rows) == ['crosscl', 'densecl', 'mocov2'], out
-    gflops = {k: float(v) for k, v in rows.items()}
+    for step, ips, gflop, pipeline, cpu_s in rows.values():
+        assert abs(ips - 2 / step) <= 0.1 + 0.01 * ips  # img/s is the batch over the step
+        assert gflop > 0 and pipeline > 0 and cpu_s > 0
     # CrossCL = MoCo v2's encoders + FPN + regional heads: strictly more arithmetic.
-    assert gflops['crosscl'] > gflops['mocov2'] > 0
+    assert rows['crosscl'][2] > rows['mocov2'][2]
     ratio = float(re.search(r'flop_ratio crosscl/mocov2 = ([\d.]+)', out).group(1))
-    assert abs(ratio - gflops['crosscl'] / gflops['mocov2']) < 0.02
+    assert abs(ratio - rows['crosscl'][2] / rows['mocov2'][2]) < 0.02
+    median, low, high = map(float, re.search(
+        r'iter_time_ratio crosscl/mocov2 = ([\d.]+) \(fp32; median of 3 rounds, '
+        r'min ([\d.]+), max ([\d.]+)\)', out).groups())
+    assert low <= median <= high
+    median, low, high = map(float, re.search(
+        r'cpu_time_ratio crosscl/mocov2 = ([\d.]+) \(fp32; median of 3 rounds, '
+        r'min ([\d.]+), max ([\d.]+)\)', out).groups())
+    assert low <= median <= high
+
+
+def test_benchmark_cpu_memory_is_measured_in_a_process_of_its_own():
+    """RSS cannot be split between algorithms sharing a process: each one's
+    peak is taken in a process that builds it alone (ResNet-50: > 100 MB of
+    weights, optimizer state and momentum copy)."""
+    import benchmark_pretrain
+    peak_mb = benchmark_pretrain.memory_in_subprocess('mocov2', 2, 64, channels_last=False)
+    assert 500 < peak_mb < 20000
 
 
 def test_demo_package_baseline_config_matches_the_demo(photo_dir, tmp_path):
@@ -78,3 +102,31 @@ def test_demo_package_baseline_config_matches_the_demo(photo_dir, tmp_path):
     size = ours.img_size
     assert all(v.shape == torch.Size([ours.train_dataloader.batch_size, 3, size, size])
                for v in views)
+
+
+def test_benchmark_builds_soco_and_detco_inputs_at_the_view_size():
+    """`--algos soco detco`: their configs at the benchmark's view size, and a
+    sample of each from its own pipeline (SoCo's with proposals computed for
+    the photo by the benchmark)."""
+    from mmengine.dataset import Compose
+    from mmengine.registry import DefaultScope
+
+    import benchmark_pretrain as bench
+    from conftest import skimage_photo
+    from crosscl_mm.datasets.proposal_records import read_proposal_record
+    from crosscl_mm.registry import TRANSFORMS
+
+    photo = skimage_photo('coffee.png')
+    expected = {'soco': [(3, 96, 96), (3, 96, 96), (3, 48, 48)],
+                'detco': [(3, 96, 96), (3, 96, 96), (9, 3, 64, 64), (9, 3, 64, 64)]}
+    for name, shapes in expected.items():
+        spec = bench.ALGORITHMS[name]
+        cfg = spec.config(96)
+        info = spec.data_info(photo, 0)
+        if name == 'soco':
+            (width, height), boxes = read_proposal_record(info['proposals_path'])
+            assert (width, height) == (600, 400) and len(boxes) > 0
+        with DefaultScope.overwrite_default_scope('crosscl_mm'):
+            pipeline = Compose([TRANSFORMS.build(t) for t in cfg.train_dataloader.dataset.pipeline])
+        views = pipeline(dict(info))['inputs']
+        assert [tuple(v.shape) for v in views] == shapes, name

@@ -105,6 +105,31 @@ def test_weights_only_resume():
     assert 'refused sneaky getattr' in fixed.stdout
 
 
+
+def test_safe_checkpoint_loading_leaves_the_resume_allow_list_in_place(tmp_path):
+    """torch.serialization.safe_globals removes on exit every global it was
+    given, also those the resume fix had allowed for the whole process: after
+    one converter-style load, mmengine's resume (a plain torch.load) refused
+    HistoryBuffer. Our loaders restore the allow-list as they found it."""
+    import numpy as np
+    import torch
+    from mmengine.logging import HistoryBuffer
+
+    import crosscl_mm  # noqa: F401  (the resume fix)
+    from crosscl_mm.converters import load_checkpoint_safely
+    from crosscl_mm.utils.safe_unpickling import allowed_globals
+    path = tmp_path / 'run.pth'
+    torch.save({'state_dict': {'w': torch.ones(2)},
+                'message_hub': {'loss': HistoryBuffer([np.float64(1.5)], [np.int64(1)])}}, path)
+    before = set(torch.serialization.get_safe_globals())
+    assert HistoryBuffer in before
+    load_checkpoint_safely(str(path))
+    with allowed_globals([HistoryBuffer, tuple]):
+        pass
+    assert set(torch.serialization.get_safe_globals()) == before
+    assert torch.load(path)['message_hub']['loss'].current() == 1.5  # what resume does
+
+
 COLLATE_SNIPPET = """
     import sys, torch, crosscl_mm
     from mmengine.config import Config
@@ -167,14 +192,29 @@ ATOMIC_SNIPPET = """
     import os, sys, tempfile
     import crosscl_mm
     from mmengine.fileio.backends import LocalBackend
-    path = os.path.join(tempfile.mkdtemp(), 'epoch_1.pth')
+    folder = tempfile.mkdtemp()
+    path = os.path.join(folder, 'epoch_1.pth')
     LocalBackend().put(b'good checkpoint', path)
     try:
         LocalBackend().put(None, path)  # the write fails half way (after opening the file)
     except TypeError:
         pass
     print('content', open(path, 'rb').read())
-    print('leftovers', sorted(os.listdir(os.path.dirname(path))))
+    print('leftovers', sorted(os.listdir(folder)))
+    # What a plain open() gives: the umask's mode, a replaced file's mode, symlinks followed.
+    os.umask(0o027)
+    with open(os.path.join(folder, 'plain'), 'wb') as f:
+        f.write(b'x')
+    LocalBackend().put(b'x', os.path.join(folder, 'new.pth'))
+    LocalBackend().put_text('x', os.path.join(folder, 'new.json'))
+    print('modes', [oct(os.stat(os.path.join(folder, n)).st_mode & 0o777)
+                    for n in ('plain', 'new.pth', 'new.json')])
+    os.symlink(os.path.join(folder, 'plain'), os.path.join(folder, 'link'))
+    os.chmod(os.path.join(folder, 'plain'), 0o604)
+    LocalBackend().put(b'through the link', os.path.join(folder, 'link'))
+    print('link', os.path.islink(os.path.join(folder, 'link')),
+          open(os.path.join(folder, 'plain'), 'rb').read(),
+          oct(os.stat(os.path.join(folder, 'plain')).st_mode & 0o777))
 """
 
 
@@ -185,3 +225,119 @@ def test_atomic_local_writes():
     assert fixed.returncode == 0, fixed.stderr
     assert "content b'good checkpoint'" in fixed.stdout
     assert "leftovers ['epoch_1.pth']" in fixed.stdout
+    # Nothing else changes: modes and links as mmengine's own plain open() gives them.
+    for proc in (broken, fixed):
+        assert "modes ['0o640', '0o640', '0o640']" in proc.stdout, proc.stdout
+        assert "link True b'through the link' 0o604" in proc.stdout, proc.stdout
+
+
+LAST_CHECKPOINT_SNIPPET = """
+    import errno, os, resource, signal, tempfile
+    import torch
+    import crosscl_mm
+    from mmengine.model import BaseModel
+    from mmengine.runner import Runner
+    from mmengine.runner.checkpoint import find_latest_checkpoint
+
+    class Toy(BaseModel):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(2, 1)
+
+        def forward(self, inputs, data_samples=None, mode='tensor'):
+            return dict(loss=self.linear(inputs).pow(2).mean())
+
+    work_dir = tempfile.mkdtemp()
+    runner = Runner(
+        model=Toy(), work_dir=work_dir,
+        train_dataloader=dict(dataset=[dict(inputs=torch.ones(2))] * 4, batch_size=2,
+                              sampler=dict(type='DefaultSampler', shuffle=False),
+                              collate_fn=dict(type='default_collate')),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
+        train_cfg=dict(by_epoch=True, max_epochs=2),
+        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1)))
+
+    # The disk fills up once epoch_2.pth is saved, while the pointer is written.
+    save = runner.save_checkpoint
+    def save_then_disk_full(*args, **kwargs):
+        save(*args, **kwargs)
+        if runner.epoch == 1:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (8, resource.RLIM_INFINITY))
+    runner.save_checkpoint = save_then_disk_full
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    try:
+        runner.train()
+    except OSError as exc:
+        print('save failed', errno.errorcode[exc.errno])
+    resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    pointed = find_latest_checkpoint(work_dir)
+    print('points to', os.path.basename(pointed), 'resumable', os.path.isfile(pointed))
+"""
+
+
+def test_atomic_last_checkpoint_pointer():
+    """mmengine's CheckpointHook writes `last_checkpoint` (what --resume reads
+    first) with a plain open(): a failure while writing it leaves a torn
+    pointer and the run cannot resume; written atomically, the pointer still
+    names the previous, complete checkpoint."""
+    broken = run_snippet(LAST_CHECKPOINT_SNIPPET, disable='atomic_local_writes')
+    assert 'save failed EFBIG' in broken.stdout, broken.stdout + broken.stderr
+    assert 'resumable False' in broken.stdout
+    fixed = run_snippet(LAST_CHECKPOINT_SNIPPET)
+    assert 'save failed EFBIG' in fixed.stdout, fixed.stdout + fixed.stderr
+    assert 'points to epoch_1.pth resumable True' in fixed.stdout
+
+
+USER_STATISTICS = """
+import numpy as np
+from mmengine.logging import HistoryBuffer
+
+
+def weighted_mean(self, window_size, weight):
+    values = self._log_history[-window_size:] * np.array(weight)
+    return values.sum() / self._count_history[-window_size:].sum()
+
+
+def register():
+    HistoryBuffer.register_statistics(weighted_mean)
+"""
+
+CUSTOM_STATISTICS_SNIPPET = """
+    import os, pickle, sys
+    import torch
+    import crosscl_mm
+    import user_statistics  # the user's code, imported after crosscl_mm
+    from mmengine.logging import MessageHub
+    from mmengine.runner.checkpoint import _load_checkpoint
+    path, register = sys.argv[1], sys.argv[2] == 'register'
+    if register:
+        user_statistics.register()
+    if not os.path.exists(path):
+        hub = MessageHub.get_instance('run')
+        for value in (1.0, 2.0, 4.0):
+            hub.update_scalar('train/loss', value)
+        torch.save({'state_dict': {'w': torch.ones(2)}, 'message_hub': hub.state_dict()}, path)
+    try:
+        ckpt = _load_checkpoint(path, map_location='cpu')
+    except pickle.UnpicklingError as exc:
+        print('refused:', [line for line in str(exc).splitlines() if 'GLOBAL' in line])
+    else:
+        loss = ckpt['message_hub']['log_scalars']['train/loss']
+        print('resumed', loss.statistics('weighted_mean', 2, [1, 3]))
+"""
+
+
+def test_weights_only_resume_accepts_statistics_registered_by_this_process(tmp_path):
+    """A run whose code registers a HistoryBuffer statistic (as mmengine's own
+    tests do) pickles it in every checkpoint's message hub: it resumes where
+    the same code has registered it again, and only there (the fix's failure
+    without it is test_weights_only_resume's)."""
+    (tmp_path / 'user_statistics.py').write_text(USER_STATISTICS)
+    code = textwrap.dedent(CUSTOM_STATISTICS_SNIPPET)
+    env = dict(PYTHONPATH=str(tmp_path))
+    ckpt = str(tmp_path / 'epoch_1.pth')
+    fixed = run(python_cmd('-c', code, ckpt, 'register'), check=False, env=env)
+    assert 'resumed 7.0' in fixed.stdout, fixed.stdout + fixed.stderr  # (1 * 2 + 3 * 4) / 2
+    unregistered = run(python_cmd('-c', code, ckpt, 'no'), check=False, env=env)
+    assert 'refused' in unregistered.stdout, unregistered.stdout + unregistered.stderr
+    assert 'GLOBAL user_statistics.weighted_mean' in unregistered.stdout

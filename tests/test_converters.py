@@ -7,6 +7,7 @@ from collections import OrderedDict
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 import crosscl_mm  # noqa: F401
 from crosscl_mm.registry import MODELS
@@ -113,64 +114,136 @@ def test_mmdet_pretrained_init_cfg_loads_backbone_and_neck(crosscl_checkpoint, t
     torch.testing.assert_close(neck['fpn_convs.2.conv.bias'], model.fpn.fpn_convs[1].conv.bias)
 
 
-def official_state_dict(model, fpn_bn=False):
-    """The official release's layout, written from the reference's module names."""
-    sd = OrderedDict()
-    for prefix in ('module.encoder_q.', 'module.encoder_k.'):
-        for k, v in model.backbone.state_dict().items():
-            sd[prefix + k] = v
-        sd[prefix + 'fc.0.weight'] = model.neck.mlp[0].weight
-        sd[prefix + 'fc.0.bias'] = model.neck.mlp[0].bias
-        sd[prefix + 'fc.2.weight'] = model.neck.mlp[2].weight
-        sd[prefix + 'fc.2.bias'] = model.neck.mlp[2].bias
-        levels = [('fpn_lateral', lvl, model.fpn.lateral_convs[i]) for i, lvl in enumerate((3, 4, 5))]
-        levels += [('fpn_output', lvl, model.fpn.fpn_convs[i]) for i, lvl in enumerate((3, 4))]
-        for kind, lvl, conv in levels:
+def official_release_state(fpn_bn=False, seed=0):
+    """A state dict in the official release's layout, built without our code:
+    torchvision's ResNet-50 names under ``module.encoder_q.`` (and, with other
+    values, ``module.encoder_k.``), the reference's FPN ``fpn_lateral{3,4,5}``
+    and ``fpn_output{3,4}`` (``.0`` conv / ``.1`` BN pairs with --fpn-bn),
+    its projection ``fc.0``/``fc.2`` and the queue (crosscl/models.py,
+    crosscl/builder.py). Values are random, scaled so that activations stay
+    of order one through 50 layers, with non-trivial BN statistics."""
+    import torchvision
+    g = torch.Generator().manual_seed(seed)
+
+    def conv(*shape):
+        fan_in = shape[1] * shape[2] * shape[3]
+        return torch.randn(*shape, generator=g) * (2.0 / fan_in) ** 0.5
+
+    def norm(prefix, channels):
+        return {f'{prefix}weight': torch.rand(channels, generator=g) + 0.5,
+                f'{prefix}bias': torch.randn(channels, generator=g) * 0.1,
+                f'{prefix}running_mean': torch.randn(channels, generator=g) * 0.1,
+                f'{prefix}running_var': torch.rand(channels, generator=g) + 0.5,
+                f'{prefix}num_batches_tracked': torch.tensor(1000)}
+
+    def encoder():
+        sd = OrderedDict()
+        for name, ref in torchvision.models.resnet50().state_dict().items():
+            if name.startswith('fc.'):
+                continue  # the release has its projection here instead
+            if ref.dim() == 4:
+                sd[name] = conv(*ref.shape)
+            elif name.endswith('.weight'):  # BN: filled with its statistics below
+                sd.update(norm(name[:-len('weight')], ref.shape[0]))
+        sd['fc.0.weight'] = torch.randn(2048, 2048, generator=g) * 0.02
+        sd['fc.0.bias'] = torch.zeros(2048)
+        sd['fc.2.weight'] = torch.randn(128, 2048, generator=g) * 0.02
+        sd['fc.2.bias'] = torch.zeros(128)
+        convs = [(f'fpn_lateral{lvl}', (256, c, 1, 1))
+                 for lvl, c in ((3, 512), (4, 1024), (5, 2048))]
+        convs += [(f'fpn_output{lvl}', (256, 256, 3, 3)) for lvl in (3, 4)]
+        for name, shape in convs:
             if fpn_bn:  # nn.Sequential(conv, norm)
-                sd[f'{prefix}{kind}{lvl}.0.weight'] = conv.conv.weight
-                for key, value in conv.norm.state_dict().items():
-                    sd[f'{prefix}{kind}{lvl}.1.{key}'] = value
+                sd[f'{name}.0.weight'] = conv(*shape)
+                sd.update(norm(f'{name}.1.', 256))
             else:
-                sd[f'{prefix}{kind}{lvl}.weight'] = conv.conv.weight
-                sd[f'{prefix}{kind}{lvl}.bias'] = conv.conv.bias
-    sd['module.queue'] = torch.randn(128, 16)
-    sd['module.queue_ptr'] = torch.zeros(1, dtype=torch.long)
-    return sd
+                sd[f'{name}.weight'] = conv(*shape)
+                sd[f'{name}.bias'] = torch.randn(256, generator=g) * 0.1
+        return sd
+
+    state = OrderedDict()
+    for prefix in ('module.encoder_q.', 'module.encoder_k.'):  # different values in each
+        state.update((prefix + k, v) for k, v in encoder().items())
+    state['module.queue'] = torch.randn(128, 16, generator=g)
+    state['module.queue_ptr'] = torch.zeros(1, dtype=torch.long)
+    return state
 
 
-def test_official_format_converts_like_ours(crosscl_checkpoint, tmp_path):
-    model, path = crosscl_checkpoint
+def test_official_release_converts_to_a_mask_rcnn_that_computes_its_features(tmp_path):
+    """An official-format checkpoint, converted and loaded into mmdet's Mask
+    R-CNN, gives C2-C5 equal to torchvision's ResNet-50 loaded with the
+    release's tensors, and P3, P4 equal to the reference's FPN top-down pass
+    (crosscl/models.py:282-297) written here from the same tensors."""
+    import torchvision
+    state = official_release_state()
     official = str(tmp_path / 'CrossCL_0200.pth')
-    torch.save({'epoch': 200, 'arch': 'resnet50', 'state_dict': official_state_dict(model),
-                'optimizer': {}}, official)
-    a, b = str(tmp_path / 'a.pth'), str(tmp_path / 'b.pth')
-    assert convert(official, a, '--to', 'mmdet', '--with-fpn').returncode == 0
-    assert convert(path, b, '--to', 'mmdet', '--with-fpn').returncode == 0
-    sa = torch.load(a, weights_only=True)['state_dict']
-    sb = torch.load(b, weights_only=True)['state_dict']
-    assert list(sa) == list(sb)
-    for k in sa:
-        assert torch.equal(sa[k], sb[k]), k
+    torch.save({'epoch': 200, 'arch': 'resnet50', 'state_dict': state, 'optimizer': {}}, official)
+    out = str(tmp_path / 'mmdet.pth')
+    proc = convert(official, out, '--to', 'mmdet', '--with-fpn')
+    assert proc.returncode == 0, proc.stderr
+    detector = mmdet_mask_rcnn()
+    converted = torch.load(out, map_location='cpu', weights_only=True)['state_dict']
+    missing, unexpected = detector.load_state_dict(converted, strict=False)
+    assert not unexpected and not [k for k in missing if k.startswith('backbone.')]
+
+    q = {k[len('module.encoder_q.'):]: v for k, v in state.items()
+         if k.startswith('module.encoder_q.')}
+    resnet = torchvision.models.resnet50()
+    missing, unexpected = resnet.load_state_dict(
+        {k: v for k, v in q.items() if k.startswith(('conv1.', 'bn1.', 'layer'))}, strict=False)
+    assert sorted(missing) == ['fc.bias', 'fc.weight'] and not unexpected
+    resnet.eval()
+
+    def lateral(level, x):
+        return F.conv2d(x, q[f'fpn_lateral{level}.weight'], q[f'fpn_lateral{level}.bias'])
+
+    def output(level, x):
+        return F.conv2d(x, q[f'fpn_output{level}.weight'], q[f'fpn_output{level}.bias'], padding=1)
+
+    x = torch.randn(2, 3, 96, 128, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        c2 = resnet.layer1(resnet.maxpool(resnet.relu(resnet.bn1(resnet.conv1(x)))))
+        c3 = resnet.layer2(c2)
+        c4 = resnet.layer3(c3)
+        c5 = resnet.layer4(c4)
+        merged = lateral(4, c4) + F.interpolate(lateral(5, c5), scale_factor=2.0, mode='nearest')
+        p4 = output(4, merged)
+        merged = lateral(3, c3) + F.interpolate(merged, scale_factor=2.0, mode='nearest')
+        p3 = output(3, merged)
+
+        feats = detector.backbone(x)
+        for name, got, want in zip(('C2', 'C3', 'C4', 'C5'), feats, (c2, c3, c4, c5)):
+            assert want.abs().mean() > 0.1  # activations stay of order one
+            torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4,
+                                       msg=lambda m, name=name: f'{name}: {m}')
+        pyramid = detector.neck(feats)
+        torch.testing.assert_close(pyramid[1], p3, rtol=1e-4, atol=1e-4, msg=lambda m: f'P3: {m}')
+        torch.testing.assert_close(pyramid[2], p4, rtol=1e-4, atol=1e-4, msg=lambda m: f'P4: {m}')
 
 
 def test_official_fpn_bn_variant(tmp_path):
-    model = r50_crosscl(fpn_norm=dict(type='BN'))
+    state = official_release_state(fpn_bn=True)
     official = str(tmp_path / 'fpnbn.pth')
-    torch.save({'state_dict': official_state_dict(model, fpn_bn=True)}, official)
+    torch.save({'state_dict': state}, official)
     out = str(tmp_path / 'out.pth')
     proc = convert(official, out, '--to', 'mmdet', '--with-fpn')
     assert proc.returncode == 0, proc.stderr
     sd = torch.load(out, weights_only=True)['state_dict']
     assert 'neck.lateral_convs.3.conv.bias' not in sd
-    torch.testing.assert_close(sd['neck.lateral_convs.3.bn.running_var'],
-                               model.fpn.lateral_convs[2].norm.running_var)
-    torch.testing.assert_close(sd['neck.fpn_convs.1.bn.weight'], model.fpn.fpn_convs[0].norm.weight)
+    assert torch.equal(sd['neck.lateral_convs.3.conv.weight'],
+                       state['module.encoder_q.fpn_lateral5.0.weight'])
+    assert torch.equal(sd['neck.lateral_convs.3.bn.running_var'],
+                       state['module.encoder_q.fpn_lateral5.1.running_var'])
+    assert torch.equal(sd['neck.fpn_convs.1.bn.weight'],
+                       state['module.encoder_q.fpn_output3.1.weight'])
     d2 = str(tmp_path / 'out.pkl')
     assert convert(official, d2, '--to', 'detectron2', '--with-fpn').returncode == 0
     with open(d2, 'rb') as f:
         names = pickle.load(f)['model']
-    assert 'backbone.fpn_lateral5.norm.running_mean' in names
-    assert 'backbone.fpn_output3.weight' in names
+    assert (names['backbone.fpn_lateral5.norm.running_mean']
+            == state['module.encoder_q.fpn_lateral5.1.running_mean'].numpy()).all()
+    assert (names['backbone.fpn_output3.weight']
+            == state['module.encoder_q.fpn_output3.0.weight'].numpy()).all()
 
 
 def test_detectron2_pickle_names_and_shapes(crosscl_checkpoint, tmp_path):

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from mmengine.structures import BaseDataElement, InstanceData
 
 import crosscl_mm  # noqa: F401
-from crosscl_mm.datasets.geometry import boxes_inside_view, map_boxes_between_crops, sliding_windows
-from crosscl_mm.models.utils import negative_pool_geometry, prroi_pool_1x1
+from crosscl_mm.models.utils import KeyQueue, negative_pool_geometry
 from crosscl_mm.registry import MODELS
+
+import crosscl_reference as ref
 
 SIZE = 64
 
@@ -34,29 +34,44 @@ def build(**overrides):
     return model
 
 
-def make_samples(n, size=SIZE, seed=0, all_invalid=False):
+CROSSCL_WINDOWS = dict(p4=dict(window=48, stride=32, grid=6), p3=dict(window=48, stride=32, grid=6))
+# ReSim's P3 lattice: different windows per level, so pooling one level's
+# regions with the other level's boxes cannot go unnoticed.
+RESIM_P3_WINDOWS = dict(p4=dict(window=48, stride=32, grid=6),
+                        p3=dict(window=32, stride=24, grid=8))
+
+
+def random_crop_pairs(n, seed=0, all_invalid=False):
+    """Integer crop boxes ``(l, t, r, b)`` of a 300 x 240 image, two per image."""
     rng = np.random.default_rng(seed)
-    samples = []
+    pairs = []
     for _ in range(n):
-        w, h = 300, 240
+        if all_invalid:  # disjoint crops: nothing of the query is in the key view
+            pairs.append(((0, 0, 100, 100), (150, 120, 250, 220)))
+            continue
         crops = []
         for _ in range(2):
-            cw, ch = rng.integers(80, 240), rng.integers(80, 200)
-            x, y = rng.integers(0, w - cw), rng.integers(0, h - ch)
-            crops.append(np.array([x, y, x + cw, y + ch], dtype=np.float64))
-        if all_invalid:  # disjoint crops: nothing of the query is in the key view
-            crops = [np.array([0, 0, 100, 100.]), np.array([150, 120, 250, 220.])]
-        sample = BaseDataElement()
-        f = size / 224
-        for lvl in ('p4', 'p3'):
-            q = sliding_windows(size, 48 * f, 32 * f)
-            k = map_boxes_between_crops(q, crops[0], crops[1], size)
-            sample.set_field(InstanceData(query_boxes=torch.tensor(q, dtype=torch.float32),
-                                          key_boxes=torch.tensor(k, dtype=torch.float32),
-                                          valid=torch.tensor(boxes_inside_view(k, size))),
-                             f'regions_{lvl}')
-        samples.append(sample)
-    return samples
+            cw, ch = int(rng.integers(80, 240)), int(rng.integers(80, 200))
+            x, y = int(rng.integers(0, 300 - cw)), int(rng.integers(0, 240 - ch))
+            crops.append((x, y, x + cw, y + ch))
+        pairs.append(tuple(crops))
+    return pairs
+
+
+def samples_from_crops(pairs, size=SIZE, windows=CROSSCL_WINDOWS):
+    """Data samples as the training pipeline makes them from recorded crops."""
+    from mmengine.dataset import Compose
+    from crosscl_mm.registry import TRANSFORMS
+    pipeline = Compose([TRANSFORMS.build(dict(type='SlidingWindowRegions', windows=windows)),
+                        TRANSFORMS.build(dict(type='PackRegionPairInputs'))])
+    blank = np.zeros((size, size, 3), dtype=np.uint8)
+    return [pipeline(dict(img=[blank, blank], view_size=size,
+                          crop_boxes=np.array(pair, dtype=np.float64)))['data_samples']
+            for pair in pairs]
+
+
+def make_samples(n, size=SIZE, seed=0, all_invalid=False):
+    return samples_from_crops(random_crop_pairs(n, seed, all_invalid), size)
 
 
 def make_inputs(n, size=SIZE, seed=0):
@@ -64,11 +79,20 @@ def make_inputs(n, size=SIZE, seed=0):
     return [torch.randn(n, 3, size, size, generator=g), torch.randn(n, 3, size, size, generator=g)]
 
 
-def reference_losses(model, inputs, samples, queue):
-    """The reference's forward (github yanjk3/CrossCL, crosscl/builder.py),
-    re-derived from its equations on our modules: einsum logits, fake boxes
-    and label -1 for invalid regions, nn.CrossEntropyLoss(ignore_index=-1)."""
+# The reference's negative pooling (crosscl/builder.py:150-166) is defined at
+# 224, 384 and 480 only; at the test sizes its generalisation pools every cell.
+REFERENCE_NEG_POOL = {224: (3, 1), 384: (4, 2), 480: (5, 2), 64: (1, 1), 96: (1, 1)}
+
+
+def reference_losses(model, inputs, pairs, windows, queue):
+    """The reference's forward (crosscl/builder.py:122-206, main_crosscl.py:
+    376-412) on our encoder modules, with windows, box mapping, precise RoI
+    pooling and the losses written in tests/crosscl_reference.py from the
+    official definitions (nothing of crosscl_mm's geometry, pooling or loss).
+    With different windows per level, each term uses its query level's
+    windows, seen on its key level."""
     T = 0.2
+    size = inputs[0].shape[-1]
     enc_q = model._online_encoder()
     enc_k = model.momentum_encoder.module
 
@@ -76,61 +100,61 @@ def reference_losses(model, inputs, samples, queue):
         c3, c4, c5 = enc['backbone'](x)
         g = F.normalize(enc['neck'](c5), dim=1)
         p3, p4 = enc['fpn']((c3, c4, c5))
-        return g, p4, p3
+        return g, dict(p4=p4, p3=p3)
 
-    def logits(q, k, neg):
-        l_pos = torch.einsum('nc,nc->n', [q, k]).unsqueeze(-1)
-        l_neg = torch.einsum('nc,ck->nk', [q, neg])
-        return torch.cat([l_pos, l_neg], dim=1) / T
-
-    q, p4_q, p3_q = encode(enc_q, inputs[0])
+    q, maps_q = encode(enc_q, inputs[0])
+    kernel, stride = REFERENCE_NEG_POOL[size]
     with torch.no_grad():
-        k, p4_k, p3_k = encode(enc_k, inputs[1])
-        kern, stride = negative_pool_geometry(inputs[0].shape[-1])
-        neg_p4 = F.normalize(F.avg_pool2d(p4_k, kern, stride=stride), dim=1)
-        neg_p4 = neg_p4.transpose(1, 0).contiguous().view(p4_k.shape[1], -1)
-        neg_p3 = F.normalize(F.avg_pool2d(p3_k, kern, stride=stride), dim=1)
-        neg_p3 = neg_p3.transpose(1, 0).contiguous().view(p3_k.shape[1], -1)
-    ac_q = torch.stack([s.regions_p4.query_boxes for s in samples])
-    ac_k = torch.stack([s.regions_p4.key_boxes for s in samples]).clone()
-    valid = torch.stack([s.regions_p4.valid for s in samples])
-    ac_k[~valid] = torch.tensor([0., 0., 1., 1.])  # the reference's fake anchor
-    labels = torch.where(valid, 0, -1).view(-1)
+        k, maps_k = encode(enc_k, inputs[1])
+        negatives = {lvl: ref.reference_negatives(m, kernel, stride) for lvl, m in maps_k.items()}
+    regions = {}
+    for lvl, lattice in windows.items():
+        per_image = [ref.reference_regions(size, loc_q, loc_k, **lattice) for loc_q, loc_k in pairs]
+        regions[lvl] = [torch.stack(part) for part in zip(*per_image)]  # query, key, labels
+    scale = dict(p4=1 / 16., p3=1 / 8.)
 
-    def pool(feat, boxes, scale):
-        return F.normalize(prroi_pool_1x1(feat, boxes, scale).flatten(0, 1), dim=1)
+    def pooled(maps, map_lvl, boxes):
+        return F.normalize(ref.precise_roi_pool_all(maps[map_lvl], boxes, scale[map_lvl]), dim=1)
 
-    r_p4_q, r_p3_q = pool(p4_q, ac_q, 1 / 16), pool(p3_q, ac_q, 1 / 8)
-    with torch.no_grad():
-        pos_p4, pos_p3 = pool(p4_k, ac_k, 1 / 16), pool(p3_k, ac_k, 1 / 8)
-    ce = torch.nn.CrossEntropyLoss(ignore_index=-1)
+    out = {}
     target = torch.zeros(q.shape[0], dtype=torch.long)
-    return {
-        'loss_global': ce(logits(q, k, queue), target),
-        'loss_p4': ce(logits(r_p4_q, pos_p4, neg_p4), labels),
-        'loss_p3': ce(logits(r_p3_q, pos_p3, neg_p3), labels),
-        'loss_p4_p3': ce(logits(r_p4_q, pos_p3, neg_p3), labels),
-        'loss_p3_p4': ce(logits(r_p3_q, pos_p4, neg_p4), labels),
-    }
+    out['loss_global'], out['acc_global'] = ref.reference_loss_and_accuracy(
+        ref.reference_logits(q, k, queue, T), target)
+    for name, q_lvl, k_lvl in (('p4', 'p4', 'p4'), ('p3', 'p3', 'p3'),
+                               ('p4_p3', 'p4', 'p3'), ('p3_p4', 'p3', 'p4')):
+        query_boxes, key_boxes, labels = regions[q_lvl]
+        query = pooled(maps_q, q_lvl, query_boxes)
+        with torch.no_grad():
+            positive = pooled(maps_k, k_lvl, key_boxes)
+        out[f'loss_{name}'], out[f'acc_{name}'] = ref.reference_loss_and_accuracy(
+            ref.reference_logits(query, positive, negatives[k_lvl], T), labels.view(-1))
+    return out
 
 
-@pytest.mark.parametrize('size', [64, 96])
-def test_losses_match_the_reference_computation(size):
+@pytest.mark.parametrize('size,windows', [
+    pytest.param(64, CROSSCL_WINDOWS, id='crosscl-64px'),
+    pytest.param(96, RESIM_P3_WINDOWS, id='resim-p3-lattice-96px'),
+])
+def test_losses_match_the_reference_computation(size, windows):
     model = build()
     model.train()
-    inputs, samples = make_inputs(3, size), make_samples(3, size)
+    pairs = random_crop_pairs(3, seed=size)
+    inputs, samples = make_inputs(3, size), samples_from_crops(pairs, size, windows)
     queue = model.queue.keys.clone()
     # The momentum encoder starts equal to the online one (first update copies).
     model.momentum_encoder.update_parameters(model._online_encoder())
     reference_model = copy.deepcopy(model)
     model.momentum_encoder.steps.zero_()
     ours = model.loss(inputs, samples)
-    expected = reference_losses(reference_model, inputs, samples, queue)
-    assert set(expected) <= set(ours)
-    assert {'acc_global', 'acc_p4', 'acc_p3', 'acc_p4_p3', 'acc_p3_p4'} <= set(ours)
+    expected = reference_losses(reference_model, inputs, pairs, windows, queue)
+    assert set(ours) == set(expected)
     for name, value in expected.items():
-        torch.testing.assert_close(ours[name], value, rtol=1e-5, atol=1e-5, msg=name)
+        torch.testing.assert_close(ours[name], value, rtol=1e-5, atol=1e-5,
+                                   msg=lambda m, name=name: f'{name}: {m}')
         assert torch.isfinite(ours[name])
+    # Some windows of these crops are valid and some are not.
+    labels = torch.stack([s.regions_p3.valid for s in samples])
+    assert labels.any() and not labels.all()
 
 
 def test_all_invalid_batch_gives_finite_zero_region_losses_with_gradient():
@@ -145,21 +169,25 @@ def test_all_invalid_batch_gives_finite_zero_region_losses_with_gradient():
     assert grads and all(torch.isfinite(g).all() for g in grads)
 
 
-@pytest.mark.parametrize('batch', [1, 3, 5, 7])
-def test_queue_pointer_wraps_with_any_batch_size(batch):
-    model = build(queue_len=8)
-    written = []
-    for step in range(5):
-        keys = F.normalize(torch.randn(batch, 16), dim=1)
-        ptr = int(model.queue.ptr)
-        model.queue.push(keys)
-        kept = keys[-8:]
-        start = ptr + (batch - kept.shape[0])
-        for i in range(kept.shape[0]):
-            torch.testing.assert_close(model.queue.keys[:, (start + i) % 8], kept[i])
-        assert int(model.queue.ptr) == (ptr + batch) % 8
-        written.append(batch)
-    assert int(model.queue.ptr) == sum(written) % 8
+def test_queue_keeps_the_last_keys_of_every_batch_size():
+    """Batches of 1, of 3 that fill and that wrap, of more than the queue and
+    of exactly the queue, against queues written out by hand. Key ``v`` is the
+    column ``(v, -v)``; the queue starts as columns 100..104."""
+    queue = KeyQueue(5, 2)
+    queue.keys.copy_(torch.tensor([[100., 101, 102, 103, 104], [-100, -101, -102, -103, -104]]))
+
+    def push(*values):
+        queue.push(torch.tensor([[v, -v] for v in values], dtype=torch.float32))
+        assert torch.equal(queue.keys[1], -queue.keys[0])
+        return queue.keys[0].tolist(), int(queue.ptr)
+
+    assert push(1) == ([1, 101, 102, 103, 104], 1)
+    assert push(2, 3, 4) == ([1, 2, 3, 4, 104], 4)
+    assert push(5, 6, 7) == ([6, 7, 3, 4, 5], 2)                      # wraps
+    assert push(*range(8, 15)) == ([11, 12, 13, 14, 10], 4)           # 7 keys > 5
+    assert push(*range(15, 20)) == ([16, 17, 18, 19, 15], 4)          # exactly 5
+    assert push(*range(20, 32)) == ([31, 27, 28, 29, 30], 1)          # 12 keys, wraps twice
+    assert torch.equal(queue.negatives(), queue.keys.t())
 
 
 def test_momentum_update_arithmetic():

@@ -17,7 +17,7 @@ from conftest import REPO
 
 CONVERTER = osp.join(REPO, 'tools', 'model_converters', 'convert_pretrained.py')
 BENCHMARK = osp.join(REPO, 'configs', 'benchmarks', 'mmdetection',
-                     'mask-rcnn_r50-fpn-4conv1fc_syncbn-all_soco_1x_coco.py')
+                     'mask-rcnn_r50-fpn-4conv1fc_syncbn-all_soco_ms-90k_coco.py')
 
 
 def soco_r50():

@@ -249,7 +249,7 @@ def test_loss_matches_the_official_forward(star, depth, one_thread):
     model.momentum_encoder.update_parameters(online)   # the copy
     perturb(model, rng)                                # online != target now
     k, K = 7, 20
-    model.momentum_encoder.steps.fill_(k)
+    set_momentum_updates(model.momentum_encoder, k)
     model.momentum_encoder.max_iters = K
     model.train()
 
@@ -331,7 +331,7 @@ def test_loss_matches_the_official_forward(star, depth, one_thread):
     # Batching the head over all levels (BN statistics over every level) is
     # another computation: the official per-level batching matters (B3).
     model.head_batching = 'per_box_set'
-    model.momentum_encoder.steps.fill_(k)
+    set_momentum_updates(model.momentum_encoder, k)
     with torch.no_grad():
         other = model.loss([v.clone() for v in views], samples)
     assert max(abs(float(other[n]) - float(official[n])) for n in official) > 1e-4
@@ -346,6 +346,12 @@ def test_matched_cosine_loss_by_hand():
     expected = -2 * ((1 + math.sqrt(0.5)) / 2 / (1 + 1e-6 / 2) + 0) / 2
     assert float(loss(q, k, match)) == pytest.approx(expected, rel=1e-6)
     assert float(loss(k, k, torch.eye(2).expand(2, 2, 2))) == pytest.approx(-2, rel=1e-5)
+
+
+def set_momentum_updates(ema, k):
+    """Put the momentum encoder at update ``k`` the way a resume does: through
+    its state dict (its host-side count follows the loaded ``steps``)."""
+    ema.load_state_dict({**ema.state_dict(), 'steps': torch.tensor([k])})
 
 
 def official_momentum(k, K, base=0.99):  # SoCo_FPN.py:102

@@ -18,28 +18,30 @@ import crosscl_mm  # noqa: F401  (applies compat fixes, registers modules)
 from crosscl_mm.config_checks import check_config
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Train a model')
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
                         help='resume from the given checkpoint, or from the latest one in '
                         'the work dir when no path is given')
-    parser.add_argument('--amp', action='store_true', help='enable automatic mixed precision')
+    parser.add_argument('--amp', action='store_true',
+                        help='mixed precision: bfloat16 where the device has it, float16 with '
+                             'dynamic loss scaling otherwise (MixedPrecisionOptimWrapper)')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the learning rate with the total batch size')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings in the config, key=value')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
 
 
-def main():
-    args = parse_args()
+def config_from_args(args) -> Config:
+    """The config of ``args.config`` with the command line applied."""
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
@@ -51,8 +53,9 @@ def main():
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
 
     if args.amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        # Prefixed: configs of other scopes (mmselfsup, mmdet) build it too.
+        cfg.optim_wrapper.type = 'crosscl_mm.MixedPrecisionOptimWrapper'
+        cfg.optim_wrapper.setdefault('dtype', 'auto')
 
     if args.auto_scale_lr:
         if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
@@ -74,6 +77,11 @@ def main():
         # from the command line should just work.
         loader['persistent_workers'] = False
 
+    return cfg
+
+
+def main():
+    cfg = config_from_args(parse_args())
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else \
         crosscl_mm.registry.RUNNERS.build(cfg)
     runner.train()

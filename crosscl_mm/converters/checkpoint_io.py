@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from crosscl_mm.utils.safe_unpickling import mmengine_checkpoint_globals
+from crosscl_mm.utils.safe_unpickling import allowed_globals, mmengine_checkpoint_globals
 
 
 class CheckpointError(ValueError):
@@ -32,7 +32,7 @@ def load_checkpoint_safely(path: str) -> Any:
     if osp.getsize(path) == 0:
         raise CheckpointError(f'{path}: empty file')
     try:
-        with torch.serialization.safe_globals(mmengine_checkpoint_globals() + RELEASE_GLOBALS):
+        with allowed_globals(mmengine_checkpoint_globals() + RELEASE_GLOBALS):
             return torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as exc:
         raise CheckpointError(

@@ -9,7 +9,13 @@ source image that a view was cut from, with exclusive right and bottom edges
 CrossCL: both views of one image share a single horizontal-flip decision,
 applied to the source image before cropping, so no flip appears in the
 mapping (:func:`sliding_windows`, :func:`map_boxes_between_crops`,
-:func:`boxes_inside_view`).
+:func:`boxes_inside_view`). Which windows count as positives is decided by
+comparing mapped edges with the view's border, so a window whose edge lands
+on the border in exact arithmetic is kept or dropped by the last bit of a
+float; these three functions therefore evaluate their formulas in the
+reference's order of floating-point operations (yanjk3/CrossCL,
+crosscl/datasets.py), in float64 as the reference's numpy arrays are, and
+make the same decision on every crop pair.
 
 SoCo: each view is flipped on its own after cropping, and boxes follow the
 official code's conventions (github hologerry/SoCo, ``contrast/data/
@@ -32,10 +38,16 @@ __all__ = ['sliding_windows', 'map_boxes_between_crops', 'boxes_inside_view', 'p
 def sliding_windows(size: float, window: float, stride: float, grid: int = 6) -> np.ndarray:
     """Square windows on a ``grid x grid`` lattice of a ``size x size`` view.
 
-    Window ``(i, j)`` starts at ``(j * stride, i * stride)``; windows whose
-    right or bottom edge reaches the view border (``>= size``) are dropped,
-    as in the reference implementation, so a default 6x6 lattice at
-    window 48 / stride 32 on 224 keeps all 36 windows.
+    Window ``(i, j)`` is ``(j * stride, i * stride, j * stride + window,
+    i * stride + window)``; windows whose right or bottom edge reaches the
+    view border (``>= size``) are dropped, as in the reference
+    (crosscl/datasets.py:30-40), so a default 6x6 lattice at window 48 /
+    stride 32 on 224 keeps all 36 windows.
+
+    The reference scales the lattice with the view as ``48 * size / 224.``
+    and ``32 * size / 224.`` (datasets.py:28); pass ``window`` and ``stride``
+    computed that way (``length * size / base_size``, not
+    ``length * (size / base_size)``) to get its windows bit for bit.
 
     Returns:
         np.ndarray: ``(K, 4)`` float64 boxes in row-major lattice order.
@@ -43,13 +55,19 @@ def sliding_windows(size: float, window: float, stride: float, grid: int = 6) ->
     starts = np.arange(grid, dtype=np.float64) * stride
     y0, x0 = np.meshgrid(starts, starts, indexing='ij')
     boxes = np.stack([x0, y0, x0 + window, y0 + window], axis=-1).reshape(-1, 4)
-    keep = (boxes[:, 2] < size) & (boxes[:, 3] < size)
+    keep = ~((boxes[:, 2] >= size) | (boxes[:, 3] >= size))
     return boxes[keep]
 
 
 def map_boxes_between_crops(boxes: np.ndarray, src_crop: np.ndarray, dst_crop: np.ndarray,
                             size: float) -> np.ndarray:
     """Map boxes from one resized crop to another crop of the same image.
+
+    Each coordinate goes view -> source image -> destination view as
+    ``a = (r_s - l_s) * x / size + l_s`` and then
+    ``(a - l_d) * size / (r_d - l_d)`` (per axis, with the crops' left/right
+    or top/bottom edges), in exactly this order of operations, as the
+    reference's ``anchor_mapping`` (crosscl/datasets.py:93-119).
 
     Args:
         boxes: ``(K, 4)`` boxes in pixels of the source view (``size x size``).
@@ -58,8 +76,9 @@ def map_boxes_between_crops(boxes: np.ndarray, src_crop: np.ndarray, dst_crop: n
         size: side of both views in pixels.
 
     Returns:
-        np.ndarray: ``(K, 4)`` boxes in pixels of the destination view. They
-        may lie partly or wholly outside it; see :func:`boxes_inside_view`.
+        np.ndarray: ``(K, 4)`` float64 boxes in pixels of the destination
+        view. They may lie partly or wholly outside it; see
+        :func:`boxes_inside_view`.
     """
     boxes = np.asarray(boxes, dtype=np.float64)
     src_crop = np.asarray(src_crop, dtype=np.float64)
@@ -67,20 +86,20 @@ def map_boxes_between_crops(boxes: np.ndarray, src_crop: np.ndarray, dst_crop: n
     src_origin, src_extent = src_crop[:2], src_crop[2:] - src_crop[:2]
     dst_origin, dst_extent = dst_crop[:2], dst_crop[2:] - dst_crop[:2]
     xy = boxes.reshape(-1, 2, 2)                         # (K, corner, xy)
-    in_image = xy * (src_extent / size) + src_origin     # view -> source image
-    in_dst = (in_image - dst_origin) * (size / dst_extent)
+    in_image = src_extent * xy / size + src_origin       # view -> source image
+    in_dst = (in_image - dst_origin) * size / dst_extent  # source image -> view
     return in_dst.reshape(-1, 4)
 
 
 def boxes_inside_view(boxes: np.ndarray, size: float) -> np.ndarray:
     """Whether each box lies inside a ``size x size`` view.
 
-    The reference keeps a mapped window only when ``x0, y0 >= 0`` and
-    ``x1, y1 < size``; the same rule is used here so both agree on which
-    regions are positives.
+    The reference drops a mapped window when
+    ``x0 < 0 or y0 < 0 or x1 >= size or y1 >= size``
+    (crosscl/datasets.py:117); this is that rule, negated.
     """
     boxes = np.asarray(boxes)
-    return (boxes[:, 0] >= 0) & (boxes[:, 1] >= 0) & (boxes[:, 2] < size) & (boxes[:, 3] < size)
+    return ~((boxes[:, 0] < 0) | (boxes[:, 1] < 0) | (boxes[:, 2] >= size) | (boxes[:, 3] >= size))
 
 
 # DetCo's jigsaw patches (PIRL's local views): a local view is cut into a

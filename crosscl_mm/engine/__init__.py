@@ -1,4 +1,5 @@
-from .hooks import FiniteLossHook, MultiScaleTrainingHook
-from .optimizers import LARS
+from .hooks import DetPreciseBNHook, FiniteLossHook, MultiScaleTrainingHook
+from .optimizers import LARS, MixedPrecisionOptimWrapper
 
-__all__ = ['FiniteLossHook', 'LARS', 'MultiScaleTrainingHook']
+__all__ = ['DetPreciseBNHook', 'FiniteLossHook', 'LARS', 'MixedPrecisionOptimWrapper',
+           'MultiScaleTrainingHook']

@@ -22,13 +22,17 @@ class RegionPairDataPreprocessor(BaseDataPreprocessor):
         mean, std: per-channel statistics in the channel order of the images
             (our pipeline decodes to RGB; defaults are ImageNet's RGB stats).
         bgr_to_rgb: reverse the channels first, for pipelines that load BGR.
+        non_blocking: copy to the device asynchronously. On by default (mmengine's
+            default is off): a blocking copy waits for the GPU to drain, once per
+            tensor of the batch, and the asynchronous one is safe from pageable
+            and pinned memory alike.
     """
 
     def __init__(self,
                  mean: Sequence[float] = (123.675, 116.28, 103.53),
                  std: Sequence[float] = (58.395, 57.12, 57.375),
                  bgr_to_rgb: bool = False,
-                 non_blocking: Optional[bool] = False) -> None:
+                 non_blocking: Optional[bool] = True) -> None:
         super().__init__(non_blocking)
         self.register_buffer('mean', torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1), False)
         self.register_buffer('std', torch.tensor(std, dtype=torch.float32).view(-1, 1, 1), False)

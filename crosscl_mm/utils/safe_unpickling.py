@@ -1,8 +1,13 @@
 """What a checkpoint may unpickle besides tensors: the allow-list that keeps
 ``weights_only=True`` loading safe for mmengine training checkpoints. Used by
 the resume fix (:mod:`crosscl_mm.compat`) and by the converters."""
+import contextlib
 import importlib
+import inspect
 import pickle
+from typing import Iterator, Sequence
+
+import torch
 
 
 def _history_buffer_method(owner, name):
@@ -22,15 +27,35 @@ def _history_buffer_method(owner, name):
     return method
 
 
+def registered_statistics():
+    """The custom statistics this process registered with
+    ``HistoryBuffer.register_statistics``.
+
+    Every HistoryBuffer pickles the whole class-level registry, so a run whose
+    code registers a statistic (as mmengine's own tests do) saves checkpoints
+    that name that function; they may load it only where the same function is
+    registered again, that is where the user's code has run. Functions are
+    pickled by reference, so only module-level ones can be saved at all; the
+    defaults (``min``, ``max``, ``current``, ``mean``) come through
+    :func:`_history_buffer_method` instead.
+    """
+    from mmengine.logging import HistoryBuffer
+    return [method for method in HistoryBuffer._statistics_methods.values()
+            if inspect.isfunction(method) and '.' not in method.__qualname__]
+
+
 def mmengine_checkpoint_globals():
     """Every non-tensor type an mmengine training checkpoint pickles: the
-    message hub's HistoryBuffer (with its statistics functions) and the numpy
-    arrays, scalars and dtypes it holds. Nothing here can run code when
-    unpickled."""
+    message hub's HistoryBuffer (with its statistics functions, and the custom
+    ones this process registered, see :func:`registered_statistics`) and the
+    numpy arrays, scalars and dtypes it holds. Nothing here can run code when
+    unpickled beyond those statistics functions, which the user's own code
+    registered."""
     import numpy as np
     from mmengine.logging import HistoryBuffer
 
     allowed = [HistoryBuffer, np.ndarray, np.dtype, (_history_buffer_method, 'builtins.getattr')]
+    allowed += registered_statistics()
     for name in ('numpy.core.multiarray', 'numpy._core.multiarray'):  # numpy 1 / numpy 2 names
         try:
             multiarray = importlib.import_module(name)
@@ -42,3 +67,22 @@ def mmengine_checkpoint_globals():
         allowed += [cls for cls in vars(dtype_classes).values()
                     if isinstance(cls, type) and issubclass(cls, np.dtype)]
     return allowed
+
+
+@contextlib.contextmanager
+def allowed_globals(extra: Sequence) -> Iterator[None]:
+    """Allow ``extra`` in ``weights_only`` loading inside the block, and leave
+    the process's allow-list exactly as it was afterwards.
+
+    ``torch.serialization.safe_globals`` removes on exit every global it was
+    given, including those that were allow-listed before the block: one
+    converter call in a process would then undo the resume fix
+    (:func:`crosscl_mm.compat.fix_weights_only_resume`) for the rest of it.
+    """
+    before = torch.serialization.get_safe_globals()
+    torch.serialization.add_safe_globals(list(extra))
+    try:
+        yield
+    finally:
+        torch.serialization.clear_safe_globals()
+        torch.serialization.add_safe_globals(before)

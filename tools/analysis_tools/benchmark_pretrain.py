@@ -1,174 +1,502 @@
-"""Speed and memory of CrossCL against MoCo v2 and DenseCL, in one run.
+"""Speed and memory of the pretraining algorithms, side by side in one process.
 
-    python tools/analysis_tools/benchmark_pretrain.py --algos crosscl mocov2 densecl \
-        --device cpu [--quick] [--batch-size B] [--img-size S] [--iters N]
+    python tools/analysis_tools/benchmark_pretrain.py [--algos crosscl mocov2 densecl] \
+        [--device cpu|cuda] [--quick] [--batch-size B] [--img-size S] [--rounds R] \
+        [--iters-per-round N] [--precision fp32 [amp]] [--channels-last] \
+        [--pipeline-workers W] [--pipeline-samples N] [--no-memory]
 
-Each algorithm is built from its config (MoCo v2 and DenseCL from the
-environment's own package: mmselfsup 1.0.0, or mmpretrain 1.2.0 in the
-``ENV=mmpretrain`` environment) with the same ResNet-50, batch, image size and real photos, and runs
-in its own process so peak memory is its own. Measured per algorithm:
+Every algorithm of ``ALGORITHMS`` (crosscl, mocov2, densecl, soco, detco) is
+built from its own config (MoCo v2 and DenseCL from the environment's package:
+mmselfsup 1.0.0, or mmpretrain 1.2.0 in the ``ENV=mmpretrain`` environment)
+with the same ResNet-50, batch and view size (SoCo's third view at half of it,
+DetCo's local patch sets at their recipe's 255/64 px), and gets one batch of
+real photos from its own train pipeline (SoCo's with selective-search
+proposals computed once per photo). Every algorithm steps one SGD optimizer,
+SoCo's LARS included, so the step measures the model. All stay
+resident in one process, and the timing runs in R rounds: in each round every
+algorithm (and precision) runs N steps, in an order rotated from round to
+round, so machine noise falls on all of them alike. Reported per algorithm:
 
-- iteration: median wall time of ``model.train_step`` (forward, backward,
-  SGD step, momentum update, queue) on a fixed batch, after warm-up;
-- arithmetic: FLOPs of one such step, counted by ``torch.utils.flop_counter``
-  (every matmul/conv of forward and backward; elementwise ops are not counted);
-- pipeline: images/s of the algorithm's own train pipeline in one worker;
-- memory: peak RSS (CPU) or ``max_memory_allocated`` (CUDA).
+- step: wall time of ``model.train_step`` on the fixed batch (data
+  preprocessing and the copy to the device, forward, backward, SGD step,
+  momentum update, queue), the median over rounds of each round's median,
+  after warm-up; img/s is the batch over it. On the CPU also the process's
+  CPU time per step, which does not count the time other processes held the
+  cores (on a shared machine the wall time does);
+- ratio to ``mocov2``: per round, the algorithm's step over MoCo v2's in that
+  round; the median over rounds and its spread (min, max), of the wall time
+  (``iter_time_ratio``) and on the CPU of the CPU time (``cpu_time_ratio``);
+- GFLOP per step, counted by ``torch.utils.flop_counter`` (every matmul and
+  convolution of forward and backward; elementwise operations not counted);
+- pipeline: images/s of the algorithm's own train pipeline, in the main
+  process in rounds (``--pipeline-workers 0``), or through a DataLoader with
+  W workers, one algorithm after the other;
+- peak memory: on CUDA, ``max_memory_allocated`` during the algorithm's step
+  less what the other resident algorithms hold; on the CPU the peak RSS of a
+  separate process that builds that algorithm alone and runs two steps (RSS
+  is per process: it cannot be split between algorithms sharing one).
 
-Prints a Markdown table, then ``flop_ratio crosscl/mocov2 = Y`` and
-``iter_time_ratio crosscl/mocov2 = X`` (X <= 1.05 Y: CrossCL's extra time is
-no more than its extra arithmetic).
+On a machine shared with other jobs, set ``OMP_NUM_THREADS=1``: with two
+intra-op threads on two busy cores every op waits for its slower thread, and
+steps took 5-8 times longer than on the idle machine, erratically (see
+docs/benchmark.md); the header reports the load average.
+
+``--precision fp32 amp`` times both precisions in the same rounds; ``amp`` is
+:class:`MixedPrecisionOptimWrapper` (bfloat16 where the device has it,
+float16 with loss scaling otherwise). ``--channels-last`` converts every
+model's parameters to channels-last memory format first.
 """
 import argparse
 import importlib
+import importlib.metadata
 import json
 import os
 import os.path as osp
+import platform
+import random
 import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
+from functools import partial
+from typing import Callable, Dict, List, Sequence
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+REFERENCE = 'mocov2'
 
 
-def model_and_pipeline_cfg(algo, img_size):
-    """The algorithm's model and train pipeline, from its own config."""
+def default_data_info(img_path: str, index: int) -> dict:
+    return dict(img_path=img_path, sample_idx=index)
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """How the benchmark builds one algorithm.
+
+    Attributes:
+        config: view size -> the algorithm's parsed config (its ``model``,
+            ``default_scope`` and ``train_dataloader`` with the pipeline and
+            ``collate_fn``), views resized to that size.
+        data_info: (photo path, index) -> the dict its pipeline starts from.
+    """
+    config: Callable[[int], 'Config']  # noqa: F821
+    data_info: Callable[[str, int], dict] = default_data_info
+
+
+def our_config(path: str, crop_type: str = 'PairedRandomResizedCrop', size_key: str = 'size'):
+    """A config of this repository, its ``crop_type`` transforms set to the view size."""
+    def load(size):
+        from mmengine.config import Config
+        cfg = Config.fromfile(osp.join(REPO, path))
+        for t in cfg.train_dataloader.dataset.pipeline:
+            if t.type == crop_type:
+                t[size_key] = size
+        return cfg
+    return load
+
+
+def package_config(algo: str):
+    """The environment package's own ResNet-50 config of ``algo``."""
+    def load(size):
+        from crosscl_mm.utils.stack import load_baseline_config
+        return load_baseline_config(algo, view_size=size)
+    return load
+
+
+def soco_config(size):
+    """SoCo's config: views 1 and 2 at the view size, view 3 at half of it
+    (224/224/112 in the recipe)."""
     from mmengine.config import Config
-    if algo == 'crosscl':
-        cfg = Config.fromfile(osp.join(REPO, 'configs/crosscl_r50fpn_200e_in1k.py'))
-        pipeline = cfg.train_dataloader.dataset.pipeline
-        for t in pipeline:
-            if t.type == 'PairedRandomResizedCrop':
-                t.size = img_size
-        return cfg.model, pipeline, 'crosscl_mm'
-    from crosscl_mm.utils.stack import load_baseline_config, selfsup_package
-    package = selfsup_package()
-    cfg = load_baseline_config(algo, view_size=img_size, package=package)
-    return cfg.model, cfg.train_dataloader.dataset.pipeline, package
+    cfg = Config.fromfile(osp.join(REPO, 'configs/soco_r50fpn_100e_in1k.py'))
+    for t in cfg.train_dataloader.dataset.pipeline:
+        if t.type == 'SoCoViews':
+            t.view_sizes = (size, size, size // 2)
+    return cfg
 
 
-def photo_paths():
+def soco_data_info(img_path: str, index: int) -> dict:
+    """A photo and its SoCo proposals, computed once (selective search, about
+    a second a photo) into a cache beside the other temporary files."""
+    from crosscl_mm.datasets.proposal_records import (proposal_record_path,
+                                                      write_proposal_record)
+    from crosscl_mm.datasets.proposals import soco_proposals
+    from crosscl_mm.datasets.transforms.loading import decode_rgb
+    cache = osp.join(tempfile.gettempdir(), 'crosscl_mm_benchmark_proposals')
+    record = proposal_record_path(cache, osp.dirname(img_path), img_path)
+    if not osp.exists(record):
+        img = decode_rgb(img_path)
+        write_proposal_record(record, (img.shape[1], img.shape[0]), soco_proposals(img))
+    return dict(img_path=img_path, sample_idx=index, proposals_path=record)
+
+
+def detco_config(size):
+    """DetCo's config: the two global views at the view size; the local
+    views (255 px) and their 64 px patches as in the recipe."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(REPO, 'configs/detco_r50_200e_in1k.py'))
+    for t in cfg.train_dataloader.dataset.pipeline:
+        if t.type == 'MultiViewRandomResizedCrop':
+            t.sizes = (size, size, *t.sizes[2:])
+    return cfg
+
+
+# Add an algorithm here: its config, and its pipeline's input if it needs more than a path.
+ALGORITHMS: Dict[str, Algorithm] = {
+    'crosscl': Algorithm(our_config('configs/crosscl_r50fpn_200e_in1k.py')),
+    'mocov2': Algorithm(package_config('mocov2')),
+    'densecl': Algorithm(package_config('densecl')),
+    'soco': Algorithm(soco_config, soco_data_info),
+    'detco': Algorithm(detco_config),
+}
+
+
+def photo_paths() -> List[str]:
     from crosscl_mm.utils.sample_photos import skimage_photo_paths
     return skimage_photo_paths()
 
 
-def measure(algo, device, batch_size, img_size, iters, pipeline_samples):
-    import torch
-    from mmengine.dataset import Compose, pseudo_collate, default_collate
-    from mmengine.optim import build_optim_wrapper
-    from mmengine.registry import DefaultScope, init_default_scope
-    from torch.utils.flop_counter import FlopCounterMode
+class Built:
+    """One algorithm, built: model on the device, pipeline, a collated batch,
+    and one optimizer wrapper per precision around one SGD optimizer."""
 
-    import crosscl_mm  # noqa: F401
-    model_cfg, pipeline_cfg, scope = model_and_pipeline_cfg(algo, img_size)
-    if scope != 'crosscl_mm':
-        importlib.import_module(f'{scope}.models')
-        importlib.import_module(f'{scope}.datasets')
-    init_default_scope(scope)
-    from mmengine.registry import MODELS, TRANSFORMS
-    pipeline = Compose([TRANSFORMS.build(t) for t in pipeline_cfg])
-    paths = photo_paths()
+    def __init__(self, name: str, device: str, batch_size: int, img_size: int,
+                 channels_last: bool = False, precisions: Sequence[str] = ('fp32',),
+                 seed: int = 0) -> None:
+        import numpy as np
+        import torch
+        from mmengine.registry import FUNCTIONS, MODELS, TRANSFORMS, DefaultScope
+        from mmengine.dataset import Compose
 
-    # Pipeline throughput, one worker.
-    torch.manual_seed(0)
-    items = [pipeline(dict(img_path=paths[i % len(paths)], sample_idx=i)) for i in range(4)]
-    t0 = time.perf_counter()
-    for i in range(pipeline_samples):
-        pipeline(dict(img_path=paths[i % len(paths)], sample_idx=i))
-    pipe_ips = pipeline_samples / (time.perf_counter() - t0)
+        import crosscl_mm  # noqa: F401  (registers our modules, applies compat fixes)
+        from mmengine.logging import MessageHub
+        self.name, self.device, self.batch_size = name, device, batch_size
+        # What a Runner's RuntimeInfoHook records; schedules read it (SoCo's momentum).
+        MessageHub.get_current_instance().update_info('max_iters', 10 ** 6)
+        spec = ALGORITHMS[name]
+        cfg = spec.config(img_size)
+        self.scope = cfg.get('default_scope', 'crosscl_mm')
+        if self.scope != 'crosscl_mm':
+            importlib.import_module(f'{self.scope}.models')
+            importlib.import_module(f'{self.scope}.datasets')
+        loader = cfg.train_dataloader
+        paths = photo_paths()
+        self.data_infos = [spec.data_info(p, i) for i, p in enumerate(paths)]
+        with DefaultScope.overwrite_default_scope(self.scope):
+            self.pipeline = Compose([TRANSFORMS.build(t) for t in loader.dataset.pipeline])
+            collate_cfg = dict(loader.get('collate_fn', dict(type='pseudo_collate')))
+            collate_cfg.pop('_scope_', None)  # injected by cross-package _base_ (see compat.py)
+            collate_fn = collate_cfg.pop('type')
+            self.collate = partial(FUNCTIONS.get(collate_fn) if isinstance(collate_fn, str)
+                                   else collate_fn, **collate_cfg)
+            torch.manual_seed(seed)
+            random.seed(seed)  # pipelines also draw from Python's and numpy's generators
+            np.random.seed(seed)
+            self.batch = self.collate([self.sample(i) for i in range(batch_size)])
+            self.model = MODELS.build(cfg.model)
+        self.model.init_weights()
+        self.model.to(device)
+        if channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        self.model.train()
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.03, momentum=0.9,
+                                         weight_decay=1e-4)
+        self.wrappers = {p: self.optim_wrapper(p) for p in precisions}
 
-    items = [pipeline(dict(img_path=paths[i % len(paths)], sample_idx=i)) for i in range(batch_size)]
-    collate = pseudo_collate if scope == 'crosscl_mm' else default_collate
-    batch = collate(items)
+    def sample(self, index: int) -> dict:
+        return self.pipeline(dict(self.data_infos[index % len(self.data_infos)]))
 
-    model = MODELS.build(model_cfg)
-    model.init_weights()
-    model.to(device).train()
-    optim = build_optim_wrapper(model, dict(type='OptimWrapper', optimizer=dict(
-        type='SGD', lr=0.03, momentum=0.9, weight_decay=1e-4)))
+    def optim_wrapper(self, precision: str):
+        """An optimizer wrapper around the algorithm's one SGD optimizer."""
+        from mmengine.optim import OptimWrapper
+        from crosscl_mm.engine.optimizers import MixedPrecisionOptimWrapper
+        if precision == 'fp32':
+            return OptimWrapper(optimizer=self.optimizer)
+        return MixedPrecisionOptimWrapper(optimizer=self.optimizer, dtype='auto')
 
-    def step():
-        model.train_step(batch, optim)
-        if device == 'cuda':
+    def step(self, optim_wrapper) -> None:
+        import torch
+        self.model.train_step(self.batch, optim_wrapper)
+        if self.device == 'cuda':
             torch.cuda.synchronize()
 
-    step()  # warm-up: first-touch allocations, the momentum copy
+
+def timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def timed_wall_and_cpu(fn):
+    """Wall and process CPU seconds of ``fn``. On a shared CPU the wall time
+    also counts the time other processes held the cores; the CPU time counts
+    only this process's work (all its threads)."""
+    w0, c0 = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - w0, time.process_time() - c0
+
+
+def count_flops(built: Built) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
     with FlopCounterMode(display=False) as counter:
-        step()
-    flops = counter.get_total_flops()
+        built.step(built.optim_wrapper('fp32'))
+    return counter.get_total_flops()
+
+
+def pipeline_rounds(builds: Sequence[Built], samples: int, rounds: int) -> Dict[str, List[float]]:
+    """Images/s of each pipeline in the main process, per round, alternating."""
+    per_round = max(1, samples // rounds)
+    ips = {b.name: [] for b in builds}
+    for r in range(rounds):
+        for b in builds[r % len(builds):] + builds[:r % len(builds)]:
+            start = r * per_round
+            seconds = timed(lambda: [b.sample(start + i) for i in range(per_round)])
+            ips[b.name].append(per_round / seconds)
+    return ips
+
+
+def pipeline_workers(built: Built, workers: int, samples: int) -> float:
+    """Images/s of one pipeline through a DataLoader with ``workers`` workers,
+    timed from the first ``workers`` images on (worker start-up excluded)."""
+    from torch.utils.data import DataLoader
+    loader = DataLoader(range(samples + workers), batch_size=None, num_workers=workers,
+                        collate_fn=built.sample)
+    it = iter(loader)
+    for _ in range(workers):
+        next(it)
+    seconds = timed(lambda: [next(it) for _ in range(samples)])
+    del it
+    return samples / seconds
+
+
+def run_benchmark(algos: Sequence[str], device: str = 'cpu', batch_size: int = 8,
+                  img_size: int = 224, rounds: int = 10, iters_per_round: int = 2,
+                  precisions: Sequence[str] = ('fp32',), channels_last: bool = False,
+                  pipeline_workers_n: int = 0, pipeline_samples: int = 200,
+                  memory: bool = True, log=print) -> dict:
+    """Build ``algos`` in this process, time them alternating, return the figures."""
+    import torch
+    load_at_start = os.getloadavg()[0]
     if device == 'cuda':
-        torch.cuda.reset_peak_memory_stats()
-    times = []
-    for _ in range(iters):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    if device == 'cuda':
-        peak_mb = torch.cuda.max_memory_allocated() / 2 ** 20
+        torch.backends.cudnn.benchmark = True  # as env_cfg in the configs
+    cpu_memory = {}
+    if memory and device == 'cpu':
+        for name in algos:  # before the timing: nothing else runs meanwhile
+            log(f'memory of {name} in a process of its own ...')
+            cpu_memory[name] = memory_in_subprocess(name, batch_size, img_size, channels_last)
+
+    builds, resident_mb = [], {}
+    for name in algos:
+        log(f'building {name} ...')
+        before = torch.cuda.memory_allocated() if device == 'cuda' else 0
+        b = Built(name, device, batch_size, img_size, channels_last, precisions=precisions)
+        for p in precisions:
+            for _ in range(2 if device == 'cuda' else 1):  # cudnn autotuning, first-touch
+                b.step(b.wrappers[p])
+        if device == 'cuda':
+            resident_mb[name] = (torch.cuda.memory_allocated() - before) / 2 ** 20
+        builds.append(b)
+    flops = {b.name: count_flops(b) for b in builds}
+
+    peak_mb = {}
+    for b in builds:
+        for p in precisions:
+            if device == 'cuda':
+                torch.cuda.synchronize()
+                others = torch.cuda.memory_allocated() / 2 ** 20 - resident_mb[b.name]
+                torch.cuda.reset_peak_memory_stats()
+                b.step(b.wrappers[p])
+                peak_mb[(b.name, p)] = torch.cuda.max_memory_allocated() / 2 ** 20 - others
+            elif b.name in cpu_memory:
+                peak_mb[(b.name, p)] = cpu_memory[b.name]
+
+    variants = [(b, p) for b in builds for p in precisions]
+    log(f'timing {len(variants)} variants x {rounds} rounds x {iters_per_round} steps ...')
+    step_s = {(b.name, p): [] for b, p in variants}
+    step_cpu_s = {(b.name, p): [] for b, p in variants}
+    for r in range(rounds):
+        order = variants[r % len(variants):] + variants[:r % len(variants)]
+        for b, p in order:
+            times = [timed_wall_and_cpu(partial(b.step, b.wrappers[p]))
+                     for _ in range(iters_per_round)]
+            step_s[(b.name, p)].append(statistics.median(t[0] for t in times))
+            step_cpu_s[(b.name, p)].append(statistics.median(t[1] for t in times))
+
+    if not pipeline_samples:
+        pipeline_ips = {}
+    elif pipeline_workers_n > 0:
+        log(f'pipelines with {pipeline_workers_n} workers ...')
+        pipeline_ips = {b.name: [pipeline_workers(b, pipeline_workers_n, pipeline_samples)]
+                        for b in builds}
     else:
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return dict(algo=algo, iter_s=statistics.median(times), flops=flops, pipeline_ips=pipe_ips,
-                peak_mb=peak_mb, times=times)
+        pipeline_ips = pipeline_rounds(builds, pipeline_samples, rounds)
+
+    return dict(algos=list(algos), precisions=list(precisions), device=device,
+                load_average=(load_at_start, os.getloadavg()[0]),
+                batch_size=batch_size, img_size=img_size, rounds=rounds,
+                iters_per_round=iters_per_round, channels_last=channels_last,
+                pipeline_workers=pipeline_workers_n,
+                amp_dtype=str(builds[0].wrappers['amp'].cast_dtype).replace('torch.', '')
+                if 'amp' in precisions else None,
+                step_s={f'{a}/{p}': v for (a, p), v in step_s.items()},
+                step_cpu_s={f'{a}/{p}': v for (a, p), v in step_cpu_s.items()}
+                if device == 'cpu' else {},
+                flops=flops, pipeline_ips=pipeline_ips,
+                peak_mb={f'{a}/{p}': v for (a, p), v in peak_mb.items()})
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--algos', nargs='+', default=['crosscl', 'mocov2', 'densecl'],
-                        choices=['crosscl', 'mocov2', 'densecl'])
-    parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
-    parser.add_argument('--quick', action='store_true', help='batch 2, 5 timed iterations')
-    parser.add_argument('--batch-size', type=int)
-    parser.add_argument('--img-size', type=int, default=224)
-    parser.add_argument('--iters', type=int)
-    parser.add_argument('--pipeline-samples', type=int)
-    parser.add_argument('--worker', help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    batch = args.batch_size or (2 if args.quick else 8)
-    iters = args.iters or (5 if args.quick else 20)
-    samples = args.pipeline_samples or (40 if args.quick else 200)
+def memory_in_subprocess(name: str, batch_size: int, img_size: int, channels_last: bool) -> float:
+    cmd = [sys.executable, __file__, '--memory-worker', name, '--batch-size', str(batch_size),
+           '--img-size', str(img_size)] + (['--channels-last'] if channels_last else [])
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith('RESULT ')]
+    if proc.returncode != 0 or not lines:
+        sys.exit(f'{name} failed:\n{proc.stderr[-4000:]}')
+    return json.loads(lines[-1][len('RESULT '):])['peak_mb']
 
-    if args.worker:
-        result = measure(args.worker, args.device, batch, args.img_size, iters, samples)
-        print('RESULT ' + json.dumps(result))
-        return
 
-    results = {}
-    for algo in args.algos:
-        cmd = [sys.executable, __file__, '--worker', algo, '--device', args.device,
-               '--batch-size', str(batch), '--img-size', str(args.img_size), '--iters', str(iters),
-               '--pipeline-samples', str(samples)]
-        print(f'measuring {algo} ...', file=sys.stderr, flush=True)
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
-        lines = [l for l in proc.stdout.splitlines() if l.startswith('RESULT ')]
-        if proc.returncode != 0 or not lines:
-            sys.exit(f'{algo} failed:\n{proc.stderr[-4000:]}')
-        results[algo] = json.loads(lines[-1][len('RESULT '):])
+def memory_worker(name: str, batch_size: int, img_size: int, channels_last: bool) -> None:
+    b = Built(name, 'cpu', batch_size, img_size, channels_last)
+    wrapper = b.optim_wrapper('fp32')
+    b.step(wrapper)
+    b.step(wrapper)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print('RESULT ' + json.dumps(dict(peak_mb=peak_mb)))
 
-    import importlib.metadata
+
+def ratio_summary(results: dict, algo: str, precision: str, key: str = 'step_s') -> dict:
+    """Per-round step ratio of ``algo`` to the reference (wall time, or CPU
+    time with ``key='step_cpu_s'``), its median and spread."""
+    mine = results[key][f'{algo}/{precision}']
+    ref = results[key][f'{REFERENCE}/{precision}']
+    ratios = [a / b for a, b in zip(mine, ref)]
+    return dict(median=statistics.median(ratios), min=min(ratios), max=max(ratios),
+                rounds=ratios)
+
+
+def format_report(results: dict) -> str:
     import torch
     from crosscl_mm.utils.stack import selfsup_package
+    device = results['device']
+    if device == 'cuda':
+        where = f'{torch.cuda.get_device_name()}, CUDA {torch.version.cuda}'
+    else:
+        where = (f'{platform.machine()} CPU ({os.cpu_count()} cores), '
+                 f'{torch.get_num_threads()} threads, 1-minute load average '
+                 '{:.1f} at the start, {:.1f} at the end'.format(*results['load_average']))
     package = selfsup_package()
-    baselines = ', '.join(a for a in results if a != 'crosscl')
-    print(f'\nbatch {batch}, {args.img_size}px, ResNet-50, device {args.device}, '
-          f'torch {torch.__version__}, {torch.get_num_threads()} threads, '
-          f'{iters} timed iterations (median)'
-          + (f'; {baselines} from {package} {importlib.metadata.version(package)}'
-             if baselines else '') + '\n')
-    print('| algorithm | iteration (s) | GFLOP / iteration | pipeline (img/s, 1 worker) | '
-          f'peak memory (MiB, {"RSS" if args.device == "cpu" else "CUDA"}) |')
-    print('| --- | --- | --- | --- | --- |')
-    for algo, r in results.items():
-        print(f'| {algo} | {r["iter_s"]:.3f} | {r["flops"] / 1e9:.1f} | '
-              f'{r["pipeline_ips"]:.1f} | {r["peak_mb"]:.0f} |')
-    if 'crosscl' in results and 'mocov2' in results:
-        c, m = results['crosscl'], results['mocov2']
-        print(f'\npipeline_ratio crosscl/mocov2 = {c["pipeline_ips"] / m["pipeline_ips"]:.2f}')
-        print(f'memory_ratio crosscl/mocov2 = {c["peak_mb"] / m["peak_mb"]:.2f}')
-        print(f'flop_ratio crosscl/mocov2 = {c["flops"] / m["flops"]:.2f}')
-        print(f'iter_time_ratio crosscl/mocov2 = {c["iter_s"] / m["iter_s"]:.2f}')
+    baselines = [a for a in results['algos'] if a in ('mocov2', 'densecl')]
+    precisions = [p if p == 'fp32' else f'{p} ({results["amp_dtype"]})'
+                  for p in results['precisions']]
+    lines = [
+        f'batch {results["batch_size"]}, {results["img_size"]} px, ResNet-50, {where}, '
+        f'torch {torch.__version__}'
+        + (f'; {", ".join(baselines)} from {package} {importlib.metadata.version(package)}'
+           if baselines else '')
+        + f'; {", ".join(precisions)}'
+        + ('; channels_last' if results['channels_last'] else '')
+        + f'; {results["rounds"]} rounds x {results["iters_per_round"]} step(s) per algorithm, '
+        'alternating (median of the rounds)', '']
+    workers = results['pipeline_workers']
+    memory = 'CUDA, own' if device == 'cuda' else 'RSS of its own process'
+    cpu = bool(results.get('step_cpu_s'))
+    lines += ['| algorithm | precision | step (s) | img/s | GFLOP / step | '
+              f'pipeline (img/s, {workers} workers) | peak memory (MiB, {memory}) |'
+              + (' CPU time / step (s) |' if cpu else ''),
+              '| --- ' * (8 if cpu else 7) + '|']
+    for a in results['algos']:
+        for p in results['precisions']:
+            step = statistics.median(results['step_s'][f'{a}/{p}'])
+            peak = results['peak_mb'].get(f'{a}/{p}')
+            pipe = results['pipeline_ips'].get(a)
+            lines.append(f'| {a} | {p} | {step:.3f} | {results["batch_size"] / step:.1f} | '
+                         f'{results["flops"][a] / 1e9:.1f} | '
+                         + (f'{statistics.median(pipe):.1f} | ' if pipe else 'not measured | ')
+                         + (f'{peak:.0f} |' if peak is not None else 'not measured |')
+                         + (f' {statistics.median(results["step_cpu_s"][f"{a}/{p}"]):.3f} |'
+                            if cpu else ''))
+    if REFERENCE in results['algos']:
+        lines.append('')
+        ref_flops = results['flops'][REFERENCE]
+        ref_pipe = results['pipeline_ips'].get(REFERENCE)
+        for a in results['algos']:
+            if a == REFERENCE:
+                continue
+            pair = f'{a}/{REFERENCE}'
+            lines.append(f'flop_ratio {pair} = {results["flops"][a] / ref_flops:.2f}')
+            for p in results['precisions']:
+                s = ratio_summary(results, a, p)
+                lines.append(f'iter_time_ratio {pair} = {s["median"]:.2f} ({p}; median of '
+                             f'{len(s["rounds"])} rounds, min {s["min"]:.2f}, max {s["max"]:.2f})')
+                if cpu:
+                    s = ratio_summary(results, a, p, 'step_cpu_s')
+                    lines.append(f'cpu_time_ratio {pair} = {s["median"]:.2f} ({p}; median of '
+                                 f'{len(s["rounds"])} rounds, min {s["min"]:.2f}, '
+                                 f'max {s["max"]:.2f})')
+                peak, ref_peak = (results['peak_mb'].get(f'{x}/{p}') for x in (a, REFERENCE))
+                if peak and ref_peak:
+                    lines.append(f'memory_ratio {pair} = {peak / ref_peak:.2f} ({p})')
+            if ref_pipe:
+                pipe = statistics.median(results['pipeline_ips'][a]) / statistics.median(ref_pipe)
+                lines.append(f'pipeline_ratio {pair} = {pipe:.2f}')
+    return '\n'.join(lines)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--algos', nargs='+', default=['crosscl', 'mocov2', 'densecl'],
+                        choices=sorted(ALGORITHMS))
+    parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    parser.add_argument('--quick', action='store_true',
+                        help='batch 2, 7 rounds of 1 step, 42 pipeline samples')
+    parser.add_argument('--batch-size', type=int)
+    parser.add_argument('--img-size', type=int, default=224)
+    parser.add_argument('--rounds', type=int)
+    parser.add_argument('--iters-per-round', type=int)
+    parser.add_argument('--precision', nargs='+', default=['fp32'], choices=['fp32', 'amp'])
+    parser.add_argument('--channels-last', action='store_true')
+    parser.add_argument('--pipeline-workers', type=int, default=0)
+    parser.add_argument('--pipeline-samples', type=int)
+    parser.add_argument('--no-memory', action='store_true',
+                        help='skip the per-algorithm memory processes (CPU)')
+    parser.add_argument('--json', help='also write the figures to this file')
+    parser.add_argument('--memory-worker', help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.batch_size = args.batch_size or (2 if args.quick else 8)
+    args.rounds = args.rounds or (7 if args.quick else 10)
+    args.iters_per_round = args.iters_per_round or (1 if args.quick else 2)
+    args.pipeline_samples = args.pipeline_samples or (42 if args.quick else 200)
+    return args
+
+
+def quiet_mmengine() -> None:
+    """Keep mmengine's INFO lines (every parameter's init) out of the report."""
+    import logging
+    from mmengine.logging import MMLogger
+    MMLogger.get_current_instance().setLevel(logging.WARNING)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    quiet_mmengine()
+    if args.memory_worker:
+        memory_worker(args.memory_worker, args.batch_size, args.img_size, args.channels_last)
+        return
+    if REFERENCE not in args.algos:
+        print(f'note: no ratios without {REFERENCE} in --algos', file=sys.stderr)
+    results = run_benchmark(
+        args.algos, args.device, args.batch_size, args.img_size, args.rounds,
+        args.iters_per_round, args.precision, args.channels_last, args.pipeline_workers,
+        args.pipeline_samples, memory=not args.no_memory,
+        log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    print('\n' + format_report(results))
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(results, f, indent=1)
 
 
 if __name__ == '__main__':

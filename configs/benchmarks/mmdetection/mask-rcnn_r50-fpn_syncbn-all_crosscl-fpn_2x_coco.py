@@ -1,9 +1,17 @@
-_base_ = './mask-rcnn_r50-fpn_syncbn-all_crosscl-fpn_1x_coco.py'
-# 2x: 24 epochs, steps at 16 and 22 (mmdet's schedule_2x).
-max_epochs = 24
-train_cfg = dict(max_epochs=max_epochs)
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=500),
-    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[16, 22],
-         gamma=0.1)
-]
+# Mask R-CNN R50-FPN on COCO with mmdet's standard 2x recipe (24 epochs, single
+# scale), from a CrossCL checkpoint, backbone and FPN. The paper's protocol is
+# mask-rcnn_r50-fpn_syncbn-all_crosscl-fpn_ms-180k_coco.py.
+#   python tools/model_converters/convert_pretrained.py epoch_200.pth crosscl_mmdet.pth \
+#       --to mmdet --with-fpn
+#   bash tools/benchmarks/mmdetection/mim_dist_train_coco.sh <this file> crosscl_mmdet.pth 8
+_base_ = '_base_/mask-rcnn_r50-fpn_syncbn-all_2x_coco.py'
+
+pretrained = 'crosscl_mmdet.pth'
+model = dict(
+    backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
+    # CrossCL pretrains the C3-C5 laterals and the P3/P4 outputs; the C2 lateral
+    # and the P2/P5 outputs keep the protocol's init. With SyncBN in the FPN its
+    # convs have no bias, so the pretrained conv biases are not used (as in the
+    # reference's detectron2 runs).
+    neck=dict(init_cfg=[dict(type='Caffe2Xavier', layer='Conv2d'),
+                        dict(type='Pretrained', checkpoint=pretrained, prefix='neck.')]))

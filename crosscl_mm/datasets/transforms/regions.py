@@ -16,6 +16,9 @@ class SlidingWindowRegions(BaseTransform):
     stride 32 on a 224 view is 82.3 at 54.9 on 384), so every size keeps the
     same 6x6 lattice. Each query window is mapped through the original image
     into the key view; those that leave the key view are marked invalid.
+    Scaling, mapping and the border test are evaluated in the reference's
+    order of floating-point operations (see :mod:`crosscl_mm.datasets.geometry`), so the same
+    windows are valid as in the reference on every crop pair.
 
     For each level ``L`` in ``windows`` adds ``regions_L`` = dict of
     ``query_boxes`` and ``key_boxes`` (``(K, 4)`` float32, pixels of each
@@ -38,10 +41,12 @@ class SlidingWindowRegions(BaseTransform):
     def transform(self, results: dict) -> dict:
         size = results['view_size']
         query_crop, key_crop = results['crop_boxes']
-        factor = size / self.base_size
         for level, spec in self.windows.items():
-            query = sliding_windows(size, spec['window'] * factor, spec['stride'] * factor,
-                                    spec.get('grid', 6))
+            # `48 * size / 224.` as the reference (crosscl/datasets.py:28), not
+            # `48 * (size / 224)`: the two differ in the last bit at some sizes.
+            window = spec['window'] * size / self.base_size
+            stride = spec['stride'] * size / self.base_size
+            query = sliding_windows(size, window, stride, spec.get('grid', 6))
             key = map_boxes_between_crops(query, query_crop, key_crop, size)
             results[f'regions_{level}'] = dict(
                 query_boxes=query.astype(np.float32), key_boxes=key.astype(np.float32),

@@ -2,13 +2,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-from mmengine.model import ExponentialMovingAverage
 from mmengine.structures import BaseDataElement
 from torch import Tensor, nn
 
 from crosscl_mm.registry import MODELS
 from crosscl_mm.utils import batch_shuffle, batch_unshuffle, concat_all_gather
-from ..utils import KeyQueue, negative_pool_geometry, prroi_pool_1x1
+from ..utils import KeyQueue, MomentumEncoder, negative_pool_geometry, prroi_pool_1x1
 from .base import PretrainingAlgorithm
 
 DEFAULT_LOSS_WEIGHTS = dict(loss_global=1.0, loss_p4=1.0, loss_p3=1.0, loss_p4_p3=1.0,
@@ -109,7 +108,7 @@ class CrossCL(PretrainingAlgorithm):
         self.gather_negatives = dict(gather_negatives)
         self.neg_pool = tuple(neg_pool) if neg_pool is not None else None
 
-        self.momentum_encoder = ExponentialMovingAverage(self._online_encoder(), 1 - momentum)
+        self.momentum_encoder = MomentumEncoder(self._online_encoder(), 1 - momentum)
         self.queue = KeyQueue(queue_len, feat_dim)
 
     def _online_encoder(self) -> nn.ModuleDict:

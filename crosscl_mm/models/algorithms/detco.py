@@ -2,13 +2,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-from mmengine.model import ExponentialMovingAverage
 from mmengine.structures import BaseDataElement
 from torch import Tensor, nn
 
 from crosscl_mm.registry import MODELS
 from crosscl_mm.utils import batch_shuffle, batch_unshuffle
-from ..utils import KeyQueue
+from ..utils import KeyQueue, MomentumEncoder
 from .base import PretrainingAlgorithm
 
 Embeddings = Dict[str, Tensor]
@@ -124,7 +123,7 @@ class DetCo(PretrainingAlgorithm):
         self.term_losses = nn.ModuleDict({t: MODELS.build(term_losses[t]) for t in TERMS})
         self.shuffle_key_batches = shuffle_key_batches
 
-        self.momentum_encoder = ExponentialMovingAverage(self._online_encoder(), 1 - momentum)
+        self.momentum_encoder = MomentumEncoder(self._online_encoder(), 1 - momentum)
         self.queues = nn.ModuleDict({
             f'{level}_{kind}': KeyQueue(queue_len, feat_dim)
             for level in self.level_names for kind in ('global', 'local')})

@@ -144,9 +144,10 @@ class SoCo(PretrainingAlgorithm):
             losses[f'loss_v1_v{k}'] = self.loss_module(preds[f'1_{k}'], targets[f'{k}'], match)
             losses[f'loss_v{k}_v1'] = self.loss_module(preds[f'{k}'], targets[f'1_{k}'],
                                                        match.transpose(1, 2))
-        steps = int(self.momentum_encoder.steps) - 1
-        losses['momentum'] = torch.tensor(self.momentum_encoder.momentum_at(steps),
-                                          dtype=torch.float64)
+        # Known on the host: logging it reads nothing back from the device.
+        losses['momentum'] = torch.tensor(
+            self.momentum_encoder.momentum_at(self.momentum_encoder.num_updates - 1),
+            dtype=torch.float64)
         return losses
 
     @staticmethod

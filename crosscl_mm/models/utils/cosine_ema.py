@@ -1,13 +1,14 @@
 import math
-from typing import Optional
+from typing import List, Optional
 
 import torch
 from mmengine.logging import MessageHub
-from mmengine.model import BaseAveragedModel
 from torch import Tensor, nn
 
+from .momentum_encoder import MomentumEncoder
 
-class CosineEMA(BaseAveragedModel):
+
+class CosineEMA(MomentumEncoder):
     """A momentum (target) copy of a model whose momentum rises from
     ``base_momentum`` to 1 on a half cosine over the run (BYOL, SoCo).
 
@@ -33,10 +34,12 @@ class CosineEMA(BaseAveragedModel):
     The same schedule as mmpretrain's / mmselfsup's ``CosineEMA`` (whose
     ``momentum`` is the weight of the online model, ``1 - base_momentum``
     here), which crosscl_mm cannot import at module level in both
-    environments; this one subclasses mmengine's averaged model directly.
+    environments. It is a :class:`MomentumEncoder` (no host synchronisation,
+    multi-tensor updates) with a scheduled momentum and the official
+    expression.
 
-    Buffers (BN running statistics) are left to mmengine's averaged model;
-    they do not enter the training forward, whose BN runs in train mode.
+    Buffers (BN running statistics) are copied, as MomentumEncoder does; they
+    do not enter the training forward, whose BN runs in train mode.
 
     Args:
         model: the online modules to copy.
@@ -45,10 +48,10 @@ class CosineEMA(BaseAveragedModel):
     """
 
     def __init__(self, model: nn.Module, base_momentum: float = 0.99,
-                 max_iters: Optional[int] = None, device: Optional[torch.device] = None) -> None:
-        super().__init__(model, interval=1, device=device, update_buffers=False)
+                 max_iters: Optional[int] = None) -> None:
         if not 0.0 <= base_momentum <= 1.0:
             raise ValueError(f'base_momentum must be in [0, 1], got {base_momentum}')
+        super().__init__(model, momentum=1. - base_momentum)
         self.base_momentum = base_momentum
         self.max_iters = max_iters
 
@@ -66,8 +69,9 @@ class CosineEMA(BaseAveragedModel):
         k, total = int(step), self.total_updates()
         return 1. - (1. - self.base_momentum) * (math.cos(math.pi * k / total) + 1.) / 2.
 
-    def avg_func(self, averaged_param: Tensor, source_param: Tensor, steps) -> Tensor:
-        m = self.momentum_at(steps)
-        # The official expression, term by term, in the parameter's dtype.
-        averaged_param.copy_(averaged_param * m + source_param * (1. - m))
-        return averaged_param
+    def blend(self, averaged: List[Tensor], sources: List[Tensor], step: int) -> None:
+        # The official expression, term by term, in the parameter's dtype:
+        # target * m + online * (1 - m), each product rounded on its own.
+        m = self.momentum_at(step)
+        torch._foreach_mul_(averaged, m)
+        torch._foreach_add_(averaged, torch._foreach_mul(sources, 1. - m))

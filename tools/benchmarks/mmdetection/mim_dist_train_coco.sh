@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Fine-tune Mask R-CNN R50-FPN on COCO from a converted CrossCL or SoCo checkpoint.
 #   bash tools/benchmarks/mmdetection/mim_dist_train_coco.sh CONFIG CKPT GPUS [train.py args]
-# CONFIG: one of configs/benchmarks/mmdetection/mask-rcnn_*; CKPT: output of
-# tools/model_converters/convert_pretrained.py --to mmdet [--with-fpn] [--with-box-head].
+# CONFIG: one of configs/benchmarks/mmdetection/mask-rcnn_*. The papers' protocol
+# (docs/transfer_protocol.md) is *_ms-90k_coco.py (detectron2's 1x) and
+# *_ms-180k_coco.py (2x); *_1x_coco.py / *_2x_coco.py follow mmdet's model-zoo
+# recipe. *_crosscl-fpn_* also load the FPN from CKPT, *_soco_* the FPN and the box head.
+# CKPT: output of tools/model_converters/convert_pretrained.py --to mmdet
+# [--with-fpn] [--with-box-head].
 set -euo pipefail
 CONFIG=$1
 CKPT=$2

@@ -1,10 +1,14 @@
-"""Run the VOC07+12 Faster R-CNN C4 benchmark N times with different seeds and
-report mean ± std of AP50, AP and AP75 (the seed benchmark recommends 5).
+"""Run the VOC07+12 Faster R-CNN C4 benchmark (the reference's 24k-iteration
+protocol, docs/transfer_protocol.md) N times with different seeds and report
+mean ± std of AP50, AP (VOC2007 11-point AP averaged over IoU 0.50:0.95) and
+AP75, as the papers do (the seed benchmarks recommend 5 trials).
 
     python tools/benchmarks/mmdetection/voc_trials.py CKPT --gpus 8 --trials 5 \
-        [--work-root work_dirs/benchmarks/voc] [--collect-only]
+        [--config CONFIG] [--work-root work_dirs/benchmarks/voc] [--port 29500] \
+        [--collect-only] [key=value ...]
 
-Each trial runs dist_train_voc.sh with SEED=i; results are read back from each
+Each trial runs dist_train_voc.sh with SEED=i on port PORT + i; key=value
+arguments are added to its --cfg-options. Results are read back from each
 trial's scalars.json (the last validation of the run), so --collect-only
 summarises finished trials without training.
 """
@@ -16,6 +20,8 @@ import subprocess
 import sys
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+DEFAULT_CONFIG = 'configs/benchmarks/mmdetection/faster-rcnn_r50-c4_syncbn_crosscl_24k_voc0712.py'
+# VOCMetric's keys: 'mAP' is the mean of the AP at IoU 0.50, 0.55, ..., 0.95.
 METRICS = {'AP50': 'pascal_voc/AP50', 'AP': 'pascal_voc/mAP', 'AP75': 'pascal_voc/AP75'}
 
 
@@ -41,14 +47,18 @@ def main():
     parser.add_argument('checkpoint')
     parser.add_argument('--gpus', type=int, default=8)
     parser.add_argument('--trials', type=int, default=5)
+    parser.add_argument('--config', default=DEFAULT_CONFIG,
+                        help='a leaf of the VOC protocol (default: CrossCL\'s)')
     parser.add_argument('--work-root', default='work_dirs/benchmarks/voc')
+    parser.add_argument('--port', type=int, default=29500)
     parser.add_argument('--collect-only', action='store_true')
     args, extra = parser.parse_known_args()
     results = []
     for seed in range(args.trials):
         work_dir = osp.join(args.work_root, f'seed{seed}')
         if not args.collect_only:
-            env = dict(os.environ, SEED=str(seed), WORK_DIR=work_dir, PORT=str(29500 + seed))
+            env = dict(os.environ, SEED=str(seed), WORK_DIR=work_dir, CONFIG=args.config,
+                       PORT=str(args.port + seed))
             subprocess.run(['bash', osp.join(REPO, 'tools/benchmarks/mmdetection/dist_train_voc.sh'),
                             args.checkpoint, str(args.gpus), *extra], cwd=REPO, env=env, check=True)
         result = last_validation(work_dir)

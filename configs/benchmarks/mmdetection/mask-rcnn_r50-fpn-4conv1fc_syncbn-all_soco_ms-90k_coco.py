@@ -1,7 +1,8 @@
-# Mask R-CNN R50-FPN 1x on COCO with SoCo's transfer (official
-# detectron2_configs/SoCo_FPN_400ep.yaml over R_50_FPN_1x.yaml): the CrossCL FPN
-# protocol (SyncBN everywhere, 4conv-1fc box head, weight decay 2.5e-5, RGB input), with
-# the backbone, the whole FPN and the box head's 4 convs and fc from the SoCo checkpoint.
+# Mask R-CNN R50-FPN on COCO, 90k iterations (detectron2's 1x), with SoCo's transfer
+# (official detectron2_configs/SoCo_FPN_400ep.yaml over R_50_FPN_1x.yaml): the
+# reference protocol of _base_/mask-rcnn_r50-fpn_syncbn-all_ms-90k_coco.py (the same as
+# CrossCL's: docs/transfer_protocol.md), with the backbone, the whole FPN and the box
+# head's 4 convs and fc from the SoCo checkpoint.
 #
 #   python tools/model_converters/convert_pretrained.py epoch_400.pth soco_mmdet.pth \
 #       --to mmdet --with-fpn --with-box-head
@@ -9,7 +10,7 @@
 #       model.backbone.init_cfg.checkpoint=soco_mmdet.pth \
 #       model.neck.init_cfg.0.checkpoint=soco_mmdet.pth \
 #       model.roi_head.bbox_head.init_cfg.2.checkpoint=soco_mmdet.pth
-_base_ = './mask-rcnn_r50-fpn_syncbn-all_crosscl-fpn_1x_coco.py'
+_base_ = '_base_/mask-rcnn_r50-fpn_syncbn-all_ms-90k_coco.py'
 
 pretrained = 'soco_mmdet.pth'
 model = dict(

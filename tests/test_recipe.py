@@ -1,0 +1,220 @@
+"""The paper's recipe, pinned: every pretraining config against the values of
+the official code, and ViewColorAugment's probabilities and order.
+
+Sources: the official scripts (yanjk3/CrossCL sh/crosscl_{200e,400e}_imagenet.sh,
+sh/crosscl_800e_coco.sh: lr, batch 256, --moco-t 0.2, --aug-plus, --cos,
+epochs), main_crosscl.py (SGD momentum 0.9 and weight decay 1e-4 at lines
+54-57, dim 128, queue 65536 and momentum 0.999 at 82-87, the MoCo v2
+augmentation at 234-248, MST sizes and period at 274-279),
+crosscl/datasets.py:28 (windows 48 / stride 32) and crosscl/builder.py:150-166
+(negative pooling per size). ReSim's P3 lattice (window 32, stride 24, 8x8)
+is the ablation config's own documented choice.
+"""
+import glob
+import os.path as osp
+import random
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+
+import crosscl_mm  # noqa: F401
+from crosscl_mm.models.utils import negative_pool_geometry
+from crosscl_mm.registry import TRANSFORMS
+
+from conftest import REPO
+
+CROSSCL_LATTICE = dict(window=48, stride=32, grid=6)
+RESIM_P3_LATTICE = dict(window=32, stride=24, grid=8)
+ALL_TERMS = {'loss_global', 'loss_p4', 'loss_p3', 'loss_p4_p3', 'loss_p3_p4'}
+
+
+def recipe(epochs, lr=0.03, data='data/imagenet/train/', mst=False, terms=ALL_TERMS,
+           p3=CROSSCL_LATTICE, fpn=True, amp=False):
+    return dict(epochs=epochs, lr=lr, data=data, mst=mst, terms=terms, p3=p3, fpn=fpn, amp=amp)
+
+
+# Every pretraining config, by file name. A new config must be added here.
+RECIPES = {
+    'crosscl_r50fpn_200e_in1k.py': recipe(200),
+    'crosscl_r50fpn_200e_in1k_mst.py': recipe(200, mst=True),
+    'crosscl_r50fpn_400e_in1k.py': recipe(400),
+    'crosscl_r50fpn_400e_in1k_mst.py': recipe(400, mst=True),
+    'crosscl_r50fpn_800e_coco.py': recipe(800, lr=0.3, data='data/coco/train2017/'),
+    'crosscl_r50fpn_800e_coco_mst.py': recipe(800, lr=0.3, data='data/coco/train2017/', mst=True),
+    'crosscl_r50_global-only_200e_in1k.py': recipe(200, terms={'loss_global'}, fpn=False),
+    'resim_r50fpn_200e_in1k.py': recipe(200, terms={'loss_global', 'loss_p4', 'loss_p3'},
+                                        p3=RESIM_P3_LATTICE),
+}
+# The mixed-precision variants: the same recipe (tests/test_amp.py checks they differ in
+# nothing but the optimizer wrapper).
+RECIPES.update({name.replace('.py', '_amp.py'): dict(RECIPES[name], amp=True)
+                for name in list(RECIPES) if name.startswith('crosscl_r50fpn_')})
+
+
+def test_every_pretraining_config_is_pinned():
+    found = {osp.basename(p) for pattern in ('crosscl_*.py', 'resim_*.py')
+             for p in glob.glob(osp.join(REPO, 'configs', pattern))}
+    assert found == set(RECIPES)
+
+
+@pytest.mark.parametrize('name', sorted(RECIPES))
+def test_config_has_the_papers_recipe(name):
+    expected = RECIPES[name]
+    cfg = Config.fromfile(osp.join(REPO, 'configs', name))
+    model = cfg.model
+
+    # MoCo v2's global term and the contrast (main_crosscl.py defaults, --moco-t 0.2).
+    assert model.type == 'CrossCL'
+    assert model.loss == dict(type='InfoNCELoss', temperature=0.2)
+    assert (model.queue_len, model.momentum, model.feat_dim) == (65536, 0.999, 128)
+    assert model.backbone.depth == 50 and model.backbone.norm_cfg.type == 'BN'
+    assert model.backbone.out_indices == (1, 2, 3) and not model.backbone.norm_eval
+    assert (model.neck.in_channels, model.neck.hid_channels, model.neck.out_channels) == \
+        (2048, 2048, 128)
+    assert {k for k, w in model.loss_weights.items() if w} == expected['terms']
+    assert all(w in (0, 1.0) for w in model.loss_weights.values())
+    if expected['fpn']:
+        assert model.fpn.out_channels == 256 and model.fpn.in_channels == (512, 1024, 2048)
+        assert model.fpn.norm_cfg is None  # the scripts do not pass --fpn-bn
+        assert dict(model.region_levels) == dict(p3=8, p4=16)
+    else:
+        assert model.fpn is None
+    # P4 negatives from every rank, P3 negatives from the rank's own images
+    # (concat_all_gather on neg_p4 only, builder.py:157), pooled 3/1, 4/2, 5/2.
+    assert model.gather_negatives == dict(p4=True, p3=False)
+    assert model.get('neg_pool') is None
+    assert [negative_pool_geometry(s) for s in (224, 384, 480)] == [(3, 1), (4, 2), (5, 2)]
+    assert model.data_preprocessor.mean == (123.675, 116.28, 103.53)  # ImageNet RGB x 255
+    assert model.data_preprocessor.std == (58.395, 57.12, 57.375)
+
+    # The pipeline, in the reference's order, with its parameters as built.
+    loader = cfg.train_dataloader
+    assert loader.dataset.data_root == expected['data']
+    pipeline = loader.dataset.pipeline
+    assert [t['type'] for t in pipeline] == ['LoadImageRGB', 'PairedRandomResizedCrop',
+                                             'SlidingWindowRegions', 'ViewColorAugment',
+                                             'PackRegionPairInputs']
+    crop, regions, color = (TRANSFORMS.build(t) for t in pipeline[1:4])
+    assert (crop.size, crop.scale, crop.ratio, crop.flip_prob) == \
+        (224, (0.2, 1.0), (3 / 4, 4 / 3), 0.5)
+    assert regions.base_size == 224
+    assert regions.windows == dict(p4=CROSSCL_LATTICE, p3=expected['p3'])
+    # Blur, then jitter, then grayscale, on both views, no solarize (main_crosscl.py:239-244).
+    assert color.ops == ('blur', 'jitter', 'gray') and color.views is None
+    assert color.solarize_prob == 0
+    assert (color.blur_prob, color.blur_sigma, color.jitter_prob) == (0.5, (0.1, 2.0), 0.8)
+    jitter = color.jitter  # ColorJitter(0.4, 0.4, 0.4, 0.1)
+    assert [list(map(float, r)) for r in (jitter.brightness, jitter.contrast, jitter.saturation,
+                                          jitter.hue)] == \
+        [[0.6, 1.4], [0.6, 1.4], [0.6, 1.4], [-0.1, 0.1]]
+    assert color.grayscale.p == 0.2
+
+    # 8 GPUs x 32 = 256 images per step; SGD, cosine over the whole run.
+    assert loader.batch_size == 32 and loader.drop_last
+    assert cfg.auto_scale_lr.base_batch_size == 256
+    assert cfg.optim_wrapper.optimizer == dict(type='SGD', lr=expected['lr'], momentum=0.9,
+                                               weight_decay=1e-4)
+    assert cfg.optim_wrapper.type == \
+        ('MixedPrecisionOptimWrapper' if expected['amp'] else 'OptimWrapper')
+    assert cfg.train_cfg.max_epochs == expected['epochs']
+    (schedule,) = cfg.param_scheduler
+    assert schedule.type == 'CosineAnnealingLR' and schedule.by_epoch
+    assert (schedule.T_max, schedule.begin, schedule.end) == (expected['epochs'], 0,
+                                                              expected['epochs'])
+    assert schedule.get('eta_min', 0) == 0
+    mst = [h for h in cfg.get('custom_hooks', []) if h['type'] == 'MultiScaleTrainingHook']
+    if expected['mst']:
+        assert len(mst) == 1 and tuple(mst[0]['sizes']) == (224, 384, 480)
+        assert mst[0]['fraction'] == 0.01
+    else:
+        assert not mst
+
+
+# --- ViewColorAugment ---------------------------------------------------------
+BLUE, YELLOW = (30, 60, 200), (220, 180, 40)
+
+
+def two_colour_image(height=4, width=32):
+    """Blue left half, yellow right half: colour ops act per pixel and keep two
+    colours; only the blur creates new ones, along the edge."""
+    img = np.empty((height, width, 3), np.uint8)
+    img[:, :width // 2], img[:, width // 2:] = BLUE, YELLOW
+    return img
+
+
+def gray_of(rgb):
+    from PIL import Image
+    return int(np.asarray(Image.new('RGB', (1, 1), rgb).convert('L'))[0, 0])
+
+
+def classify(view):
+    """Which ops made this view, read from its pixels."""
+    colours = np.unique(view.reshape(-1, 3), axis=0)
+    grayscale = bool((view[..., 0] == view[..., 1]).all() and (view[..., 1] == view[..., 2]).all())
+    corner = view[0, 0]  # far from the edge: only colour ops reach it
+    plain = np.array([gray_of(BLUE)] * 3) if grayscale else np.array(BLUE)
+    return dict(blur=len(colours) > 2, jitter=not np.array_equal(corner, plain), gray=grayscale)
+
+
+def visible_blur_fraction(img, sigma=(0.1, 2.0)):
+    """PIL's Gaussian blur leaves this image unchanged below some radius;
+    the fraction of ``uniform(sigma)`` draws above it."""
+    from PIL import Image, ImageFilter
+    for radius in np.arange(sigma[0], sigma[1], 0.001).tolist():
+        out = np.asarray(Image.fromarray(img).filter(ImageFilter.GaussianBlur(radius=radius)))
+        if not np.array_equal(out, img):
+            return (sigma[1] - radius) / (sigma[1] - sigma[0])
+    return 0.0
+
+
+def test_view_color_augment_applies_each_op_with_its_probability():
+    """Seeded draws: blur 0.5, jitter 0.8, grayscale 0.2, each view drawn on
+    its own. The tolerance (0.04, over three standard errors at 1600 views)
+    fails a probability that is off by 0.05 or more."""
+    img = two_colour_image()
+    augment = TRANSFORMS.build(dict(type='ViewColorAugment'))
+    random.seed(0)
+    torch.manual_seed(0)
+    seen = []
+    for _ in range(800):
+        views = augment(dict(img=[img, img]))['img']
+        seen += [classify(v) for v in views]
+    freq = {op: np.mean([s[op] for s in seen]) for op in ('blur', 'jitter', 'gray')}
+    expected = dict(blur=0.5 * visible_blur_fraction(img), jitter=0.8, gray=0.2)
+    assert expected['blur'] > 0.48
+    for op in freq:
+        assert abs(freq[op] - expected[op]) < 0.04, (op, freq, expected)
+    # The two views of one call are drawn independently.
+    both_gray = np.mean([a['gray'] and b['gray'] for a, b in zip(seen[::2], seen[1::2])])
+    assert abs(both_gray - 0.04) < 0.03, both_gray
+
+
+def distance_to_segment(points, a, b):
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    t = np.clip((points - a) @ (b - a) / ((b - a) @ (b - a)), 0, 1)
+    return np.linalg.norm(points - (a + t[:, None] * (b - a)), axis=1)
+
+
+def test_view_color_augment_blurs_before_the_colour_jitter():
+    """The order matters where one op is linear and the other is not: a
+    brightness gain saturates at 255. Blurred first, the edge between a
+    yellow and a blue half is brightened along with everything else and
+    leaves the straight line between the two brightened (clipped) colours;
+    brightened first, the blur mixes the clipped colours and the edge stays
+    on that line, to rounding. Every draw here blurs and brightens by 1.3."""
+    img = np.empty((32, 32, 3), np.uint8)
+    img[:, :16], img[:, 16:] = (250, 250, 20), (20, 20, 250)
+    augment = TRANSFORMS.build(dict(type='ViewColorAugment', blur_prob=1.0, jitter_prob=1.0,
+                                    gray_prob=0.0, brightness=(1.3, 1.3), contrast=0,
+                                    saturation=0, hue=0))
+    random.seed(1)
+    torch.manual_seed(1)
+    off_line = []
+    for _ in range(20):
+        (view,) = augment(dict(img=[img]))['img']
+        assert view[0, 0].tolist() == [255, 255, 26] and view[0, -1].tolist() == [26, 26, 255]
+        off_line.append(distance_to_segment(view[0].astype(float), view[0, 0], view[0, -1]).max())
+    # PIL leaves the image unblurred for the smallest radii, about 2% of draws.
+    assert sum(d > 20 for d in off_line) >= 18, off_line
