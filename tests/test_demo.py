@@ -142,7 +142,7 @@ def test_finetuning_config_and_what_each_conversion_loads(tmp_path):
                                 demo.ALGORITHMS['soco'], None, 0)
     cfg = Config.fromfile(path)
     assert cfg.model.neck.init_cfg[1] == dict(type='Pretrained', checkpoint=ckpt, prefix='neck.')
-    assert cfg.model.roi_head.bbox_head.init_cfg[2] == dict(
+    assert cfg.model.roi_head.bbox_head.init_cfg[-1] == dict(
         type='Pretrained', checkpoint=ckpt, prefix='roi_head.bbox_head.')
     register_all_modules(init_default_scope=False)
     with DefaultScope.overwrite_default_scope('mmdet'):
@@ -153,7 +153,14 @@ def test_finetuning_config_and_what_each_conversion_loads(tmp_path):
     missing, unexpected = roi_head.load_state_dict(head_weights, strict=False)
     assert not unexpected
     assert not [k for k in missing if k.startswith('bbox_head.shared_')]
-    torch.testing.assert_close(roi_head.bbox_head.shared_fcs[0].weight, pretrained.head.fc.weight)
+    # The config's init_cfg itself: the protocol's init, then the pretrained convs and fc.
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        initialised = MMDET_MODELS.build(cfg.model.roi_head.bbox_head)
+    initialised.init_weights()
+    torch.testing.assert_close(initialised.shared_fcs[0].weight, pretrained.head.fc.weight)
+    torch.testing.assert_close(initialised.shared_convs[3].conv.weight,
+                               head_weights['bbox_head.shared_convs.3.conv.weight'])
+    assert initialised.fc_cls.weight.std().item() == pytest.approx(0.01, rel=0.2)
 
     # CrossCL: backbone and FPN; DetCo and the global-only ablation: backbone only.
     for name, neck, box_head in (('crosscl', True, False), ('detco', False, False),
@@ -163,7 +170,8 @@ def test_finetuning_config_and_what_each_conversion_loads(tmp_path):
             demo.ALGORITHMS[name], 2, 1))
         assert cfg.model.backbone.init_cfg.checkpoint == 'w.pth'
         assert (isinstance(cfg.model.neck.init_cfg, list)) == neck, name
-        assert 'init_cfg' not in cfg.model.roi_head.bbox_head or box_head, name
+        head_init = cfg.model.roi_head.bbox_head.init_cfg
+        assert any(i['type'] == 'Pretrained' for i in head_init) == box_head, name
         assert cfg.train_cfg.max_epochs == 2 and cfg.randomness.seed == 1
     random_init = Config.fromfile(demo.finetune_config(
         str(tmp_path), 'finetune_random', str(tmp_path / 'shapes'), None, None, None, 0))

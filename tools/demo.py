@@ -256,11 +256,12 @@ def finetune_config(work_root: str, name: str, shapes_dir: str, pretrained: Opti
                 dict(type='Xavier', layer='Conv2d', distribution='uniform'),
                 dict(type='Pretrained', checkpoint=pretrained, prefix='neck.')]
         if '--with-box-head' in args:
-            # mmdet's init of the classifier and regressor; the shared convs and fc pretrained.
-            cfg.model.roi_head.bbox_head.init_cfg = [
-                dict(type='Normal', std=0.01, override=dict(name='fc_cls')),
-                dict(type='Normal', std=0.001, override=dict(name='fc_reg')),
-                dict(type='Pretrained', checkpoint=pretrained, prefix='roi_head.bbox_head.')]
+            # The protocol's init for what is not pretrained (the classifier and regressor);
+            # mmengine applies Pretrained after the others, so the shared convs and fc load.
+            head = cfg.model.roi_head.bbox_head
+            head.init_cfg = [*head.get('init_cfg', []),
+                             dict(type='Pretrained', checkpoint=pretrained,
+                                  prefix='roi_head.bbox_head.')]
     path = osp.join(work_root, f'{name}.py')
     cfg.dump(path)
     return path
