@@ -71,7 +71,7 @@ def test_benchmark_cpu_memory_is_measured_in_a_process_of_its_own():
 
 def test_demo_package_baseline_config_matches_the_demo(photo_dir, tmp_path):
     """The baseline is the package's MoCo v2 with the demo's data, views, batch,
-    queue and schedule, and its loader yields two 128 px views per photo."""
+    queue, momentum and schedule, and its loader yields two 96 px views per photo."""
     from mmengine.config import Config
     from mmengine.registry import DefaultScope
     from mmengine.runner import Runner
@@ -82,9 +82,14 @@ def test_demo_package_baseline_config_matches_the_demo(photo_dir, tmp_path):
     ours = Config.fromfile(osp.join(demo.REPO, 'configs/demo/crosscl_r50fpn_demo_photos.py'))
     assert cfg.default_scope == SELFSUP_PACKAGE and cfg.model.type == 'MoCo'
     assert cfg.model.queue_len == ours.model.queue_len
+    # mmselfsup's MoCo takes the momentum m, mmpretrain's 1 - m
+    assert cfg.model.momentum == (ours.model.momentum if SELFSUP_PACKAGE == 'mmselfsup'
+                                  else pytest.approx(1 - ours.model.momentum))
     assert cfg.optim_wrapper.optimizer.lr == ours.optim_wrapper.optimizer.lr
-    assert cfg.train_cfg.max_epochs == ours.train_cfg.max_epochs
+    assert cfg.train_cfg == ours.train_cfg and cfg.param_scheduler == ours.param_scheduler
+    assert cfg.default_hooks.checkpoint.interval == ours.train_cfg.max_iters
     assert cfg.train_dataloader.batch_size == ours.train_dataloader.batch_size
+    assert cfg.train_dataloader.sampler == ours.train_dataloader.sampler
     assert cfg.train_dataloader.dataset.type == 'UnlabeledImageFolder'
 
     import crosscl_mm  # noqa: F401  (exports UnlabeledImageFolder to the package scope)
@@ -94,7 +99,8 @@ def test_demo_package_baseline_config_matches_the_demo(photo_dir, tmp_path):
         batch = next(iter(Runner.build_dataloader(loader_cfg)))
     views = batch['inputs']
     assert len(views) == 2
-    assert all(v.shape == torch.Size([ours.train_dataloader.batch_size, 3, 128, 128])
+    size = ours.img_size
+    assert all(v.shape == torch.Size([ours.train_dataloader.batch_size, 3, size, size])
                for v in views)
 
 

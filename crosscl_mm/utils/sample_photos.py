@@ -25,18 +25,29 @@ def skimage_photo_paths(names: Optional[Sequence[str]] = None) -> List[str]:
 
 
 def export_photo_folder(dst: str, names: Optional[Sequence[str]] = None, max_side: int = 256,
-                        classes: int = 2) -> List[str]:
+                        classes: int = 2, grid: int = 1) -> List[str]:
     """Write the photos as RGB JPEGs into ``dst/class_i/``, an ImageNet-like
-    layout, shrunk to at most ``max_side`` pixels. Returns the written paths."""
+    layout, shrunk to at most ``max_side`` pixels. With ``grid > 1`` each photo
+    is shrunk to at most ``grid * max_side`` pixels and cut into ``grid x
+    grid`` equal tiles, written as images of their own (``NAME_rIcJ.jpg``,
+    row ``I``, column ``J``). Returns the written paths."""
     from PIL import Image
     written = []
     for i, path in enumerate(skimage_photo_paths(names)):
         folder = osp.join(dst, f'class_{i % classes}')
         os.makedirs(folder, exist_ok=True)
+        stem = osp.splitext(osp.basename(path))[0]
         with Image.open(path) as img:
             img = img.convert('RGB')
-            img.thumbnail((max_side, max_side))
-            out = osp.join(folder, osp.splitext(osp.basename(path))[0] + '.jpg')
-            img.save(out, quality=90)
-        written.append(out)
+            img.thumbnail((max_side * grid, max_side * grid))
+            if grid == 1:
+                tiles = {stem: img}
+            else:
+                w, h = img.width // grid, img.height // grid
+                tiles = {f'{stem}_r{r}c{c}': img.crop((c * w, r * h, (c + 1) * w, (r + 1) * h))
+                         for r in range(grid) for c in range(grid)}
+            for name, tile in tiles.items():
+                out = osp.join(folder, name + '.jpg')
+                tile.save(out, quality=90)
+                written.append(out)
     return written

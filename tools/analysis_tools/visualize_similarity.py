@@ -163,6 +163,17 @@ class Similarity:
     at_box: Dict[str, 'torch.Tensor']
 
 
+def views_as_inputs(data_preprocessor, views: Sequence[Sequence[np.ndarray]]):
+    """Views as the model's inputs: ``views[v]`` lists view ``v`` of each
+    sample as ``(S, S, 3)`` uint8 arrays (the pipeline's ``img``); returns one
+    normalised ``(N, 3, S, S)`` batch per view, through the config's own data
+    preprocessor (its mean, std and channel order)."""
+    import torch
+    batch = dict(inputs=[[torch.from_numpy(np.array(v)).permute(2, 0, 1) for v in view]
+                         for view in views])
+    return data_preprocessor(batch)['inputs']
+
+
 def fpn_maps(model, img) -> Dict[str, 'torch.Tensor']:
     """The online FPN maps by level name, as ``CrossCL._encode`` computes them."""
     return dict(zip(model.region_order, model.fpn(model.backbone(img))))
@@ -181,21 +192,20 @@ def region_similarity(model, views: Sequence[np.ndarray], query_boxes: np.ndarra
     import torch
     import torch.nn.functional as F
 
-    from crosscl_mm.models.utils import prroi_pool_1x1
-    batch = dict(inputs=[[torch.from_numpy(np.array(v)).permute(2, 0, 1)] for v in views])
+    from crosscl_mm.models.utils import region_embeddings
     with torch.no_grad():
-        img_q, img_k = model.data_preprocessor(batch)['inputs']  # the config's normalisation
+        img_q, img_k = views_as_inputs(model.data_preprocessor, [[v] for v in views])
         query_maps, key_maps = fpn_maps(model, img_q), fpn_maps(model, img_k)
         q_boxes = torch.as_tensor(query_boxes, dtype=torch.float32)[None]
         k_boxes = torch.as_tensor(key_boxes, dtype=torch.float32)[None]
-        scale = 1.0 / model.region_strides[QUERY_LEVEL]
-        query = F.normalize(prroi_pool_1x1(query_maps[QUERY_LEVEL], q_boxes, scale)[0], dim=1)
+        strides = model.region_strides
+        query = region_embeddings(query_maps[QUERY_LEVEL], q_boxes, strides[QUERY_LEVEL])[0]
         maps, at_box = {}, {}
         for level in KEY_LEVELS:
             key_map = key_maps[level]
             maps[level] = torch.einsum('kc,chw->khw', query, F.normalize(key_map[0], dim=0))
-            pooled = prroi_pool_1x1(key_map, k_boxes, 1.0 / model.region_strides[level])[0]
-            at_box[level] = (query * F.normalize(pooled, dim=1)).sum(1)
+            pooled = region_embeddings(key_map, k_boxes, strides[level])[0]
+            at_box[level] = (query * pooled).sum(1)
     return Similarity(query_maps, key_maps, query, maps, at_box)
 
 

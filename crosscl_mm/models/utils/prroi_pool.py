@@ -14,9 +14,10 @@ The result is differentiable in the features and runs on any device and
 dtype; the weights are computed in float32 so mixed precision stays exact.
 """
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ['prroi_pool_1x1', 'hat_integral_weights']
+__all__ = ['prroi_pool_1x1', 'hat_integral_weights', 'region_embeddings']
 
 
 def _hat_antiderivative(t: Tensor) -> Tensor:
@@ -73,3 +74,19 @@ def prroi_pool_1x1(feats: Tensor, boxes: Tensor, spatial_scale: float) -> Tensor
         pooled = torch.einsum('nchk,nkh->nkc', cols.reshape(n, c, h, -1), wy.to(compute_dtype))
         pooled = pooled * inv_area.unsqueeze(-1).to(compute_dtype)
     return pooled.to(feats.dtype)
+
+
+def region_embeddings(feats: Tensor, boxes: Tensor, stride: float) -> Tensor:
+    """CrossCL's region features: each box pooled from a map of the given
+    stride by :func:`prroi_pool_1x1` and L2-normalised (``crosscl.py``,
+    ``CrossCL._region_losses``; the analysis tools compare regions this way).
+
+    Args:
+        feats: ``(N, C, H, W)`` feature maps.
+        boxes: ``(N, K, 4)`` boxes in input pixels.
+        stride: input pixels per feature-map cell (16 for P4).
+
+    Returns:
+        Tensor: ``(N, K, C)`` unit vectors (zeros for a box of zero area).
+    """
+    return F.normalize(prroi_pool_1x1(feats, boxes, 1.0 / stride), dim=-1)
