@@ -92,7 +92,8 @@ def test_known_answer_on_hand_built_maps():
     valid = np.ones(9, bool)
     valid[7] = False
     views = np.zeros((1, 96, 96, 3), np.uint8)
-    pairs = region_retrieval.ViewPairs(views, views, query_boxes[None], key_boxes[None], valid[None])
+    pairs = region_retrieval.ViewPairs(views, views, query_boxes[None], key_boxes[None],
+                                       valid[None])
     batches = region_retrieval.view_batches(
         MODELS.build(dict(type='RegionPairDataPreprocessor')), pairs)
     feats = region_retrieval.features(HandBuiltEncoder(query_map, key_map), batches, pairs,
