@@ -96,8 +96,22 @@ def retrieved_windows(query, keys, valid):
     k = sim.shape[-1]
     others = valid[:, None, :] & ~torch.eye(k, dtype=torch.bool, device=sim.device)
     best_other = sim.masked_fill(~others, float('-inf')).amax(dim=-1)
-    counted = valid & (valid.sum(dim=1, keepdim=True) >= 2)
+    counted = counted_windows(valid)
     return counted & (own > best_other), counted
+
+
+def counted_windows(valid):
+    """``(N, K)`` bool: the valid windows of pairs with at least two valid
+    windows (a window needs another candidate to be retrieved among)."""
+    return valid & (valid.sum(dim=1, keepdim=True) >= 2)
+
+
+def chance_percent(valid) -> float:
+    """The score of guessing: the mean over counted windows of one over
+    their pair's number of candidates, in percent."""
+    counted = counted_windows(valid)
+    candidates = valid.sum(dim=1, keepdim=True).clamp(min=1)
+    return float((counted.float() / candidates).sum() / counted.sum() * 100)
 
 
 @dataclass
@@ -303,9 +317,9 @@ def features(encoder: Encoder, batches, pairs: ViewPairs, levels: Sequence[str]
             rows = slice(start, start + len(img_q))
             start += len(img_q)
             maps_q, maps_k = encoder.maps(img_q), encoder.maps(img_k)
+            boxes_q = torch.as_tensor(pairs.query_boxes[rows], dtype=torch.float32)
+            boxes_k = torch.as_tensor(pairs.key_boxes[rows], dtype=torch.float32)
             for level in levels:
-                boxes_q = torch.as_tensor(pairs.query_boxes[rows], dtype=torch.float32)
-                boxes_k = torch.as_tensor(pairs.key_boxes[rows], dtype=torch.float32)
                 out[level][0].append(region_embeddings(maps_q[level], boxes_q, STRIDES[level]))
                 out[level][1].append(region_embeddings(maps_k[level], boxes_k, STRIDES[level]))
     return {level: (torch.cat(q), torch.cat(k)) for level, (q, k) in out.items()}
@@ -333,9 +347,7 @@ def evaluate(encoders: Sequence[Encoder], images: Sequence[str], view_config: st
         drawn = draw_view_pairs(pipeline, images, pairs, seed)
         batches = view_batches(data_preprocessor, drawn)
         valid = torch.as_tensor(drawn.valid)
-        counted = valid & (valid.sum(dim=1, keepdim=True) >= 2)
-        chance.append(float((counted.float() / valid.sum(1, keepdim=True).clamp(min=1)).sum()
-                            / counted.sum() * 100))
+        chance.append(chance_percent(valid))
         for encoder in encoders:
             if norm_statistics == 'views':
                 encoder.estimate_norm_statistics([img for pair in batches for img in pair])
