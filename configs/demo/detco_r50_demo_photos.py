@@ -17,10 +17,8 @@ warmup_iters = 20
 lr = 0.005
 
 model = dict(queue_len=16, momentum=0.99)
-# DetCo's colour augmentation (MoCo v2's), as the base config's.
-color_augment = dict(type='ViewColorAugment', blur_prob=0.5, blur_sigma=(0.1, 2.0),
-                     jitter_prob=0.8, brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1,
-                     gray_prob=0.2)
+# DetCo's colour augmentation (MoCo v2's), the base config's own.
+color_augment = _base_.color_augment
 train_dataloader = dict(
     batch_size=batch_size, num_workers=1, persistent_workers=True,
     # One endless pass over the images: mmengine restarts a finite loader with a 2 s pause,
