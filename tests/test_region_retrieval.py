@@ -69,6 +69,18 @@ class HandBuiltEncoder:
         return {'p3': self.calls.pop(0).expand(img.shape[0], -1, -1, -1)}
 
 
+def test_chance_level_is_one_over_the_candidates_of_each_counted_window():
+    """Pair 0: three valid windows, each one of 3 candidates; pair 1: one valid
+    window, no other candidate, not counted; pair 2: two windows, 1 of 2.
+    Chance = (3 x 1/3 + 2 x 1/2) / 5 windows = 40%."""
+    valid = torch.tensor([[True, True, True, False],
+                          [True, False, False, False],
+                          [True, True, False, False]])
+    assert region_retrieval.counted_windows(valid).tolist() == [
+        [True, True, True, False], [False, False, False, False], [True, True, False, False]]
+    assert region_retrieval.chance_percent(valid) == pytest.approx(40.0)
+
+
 def test_known_answer_on_hand_built_maps():
     """The key map is the query map moved by (2, 1) cells, so a window and
     the same cells moved into the key view pool to the same vector. Windows 2
