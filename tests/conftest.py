@@ -38,6 +38,19 @@ def skimage_photo(name: str) -> str:
     return path
 
 
+@pytest.fixture(scope='module')
+def module_tmp_path(request, tmp_path_factory):
+    """A folder shared by one test module, removed when the module is done.
+
+    A run of the suite writes several GiB of ResNet-50 checkpoints; pytest
+    removes each passing test's ``tmp_path`` (``tmp_path_retention_policy``
+    in pytest.ini) but keeps module-level folders until the session ends.
+    """
+    path = tmp_path_factory.mktemp(request.module.__name__.rsplit('.', 1)[-1])
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(scope='session')
 def photo_dir(tmp_path_factory):
     """A folder of real photos as JPEGs, in ImageNet-like class folders."""

@@ -27,7 +27,7 @@ C4_FASTER_RCNN_BN = RESNET50_BN + 1
 
 
 @pytest.fixture(scope='module')
-def converted(tmp_path_factory):
+def converted(module_tmp_path):
     """A crosscl_mm CrossCL checkpoint's online encoder (mmdet ResNet-50 and
     TopDownFPN, random weights), converted as convert_pretrained.py does:
     {'fpn': with the FPN, 'backbone': backbone only}."""
@@ -42,7 +42,7 @@ def converted(tmp_path_factory):
         module.init_weights()
         state.update((prefix + k, v) for k, v in module.state_dict().items())
     state['queue.ptr'] = torch.zeros(1, dtype=torch.long)
-    root = tmp_path_factory.mktemp('converted')
+    root = module_tmp_path
     paths = {}
     for name, with_fpn in (('fpn', True), ('backbone', False)):
         paths[name] = str(root / f'crosscl_mmdet_{name}.pth')

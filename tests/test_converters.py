@@ -39,9 +39,9 @@ def r50_crosscl(fpn_norm=None):
 
 
 @pytest.fixture(scope='module')
-def crosscl_checkpoint(tmp_path_factory):
+def crosscl_checkpoint(module_tmp_path):
     model = r50_crosscl()
-    path = str(tmp_path_factory.mktemp('ckpt') / 'epoch_1.pth')
+    path = str(module_tmp_path / 'epoch_1.pth')
     import numpy as np
     from mmengine.logging import MessageHub
     hub = MessageHub.get_instance('converter-test')

@@ -148,7 +148,7 @@ def test_two_cpu_processes_all_terms_finite_checkpoint_then_resume(photo_dir, tm
 # ---- conversion ------------------------------------------------------------
 
 @pytest.fixture(scope='module')
-def detco_r50_checkpoint(tmp_path_factory):
+def detco_r50_checkpoint(module_tmp_path):
     from crosscl_mm.registry import MODELS
     torch.manual_seed(0)
     cfg = Config.fromfile(CONFIG).model.to_dict()
@@ -162,7 +162,7 @@ def detco_r50_checkpoint(tmp_path_factory):
                 buf.uniform_(-0.1, 0.1)
             elif name.endswith('running_var'):
                 buf.uniform_(0.5, 1.5)
-    path = str(tmp_path_factory.mktemp('detco') / 'epoch_200.pth')
+    path = str(module_tmp_path / 'epoch_200.pth')
     torch.save({'meta': {'epoch': 200}, 'state_dict': model.state_dict()}, path)
     return model.eval(), path
 

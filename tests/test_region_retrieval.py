@@ -149,11 +149,11 @@ def test_norm_statistics_are_the_average_over_batches():
 
 
 @pytest.fixture(scope='module')
-def crosscl_checkpoint(tmp_path_factory):
+def crosscl_checkpoint(module_tmp_path):
     """A ResNet-50 + FPN CrossCL checkpoint (online encoder and queue only:
     what the converter reads), with non-trivial BN statistics."""
     model = r50_crosscl()
-    path = str(tmp_path_factory.mktemp('retrieval') / 'epoch_1.pth')
+    path = str(module_tmp_path / 'epoch_1.pth')
     state = {k: v for k, v in model.state_dict().items()
              if not k.startswith('momentum_encoder.')}
     torch.save({'meta': {'epoch': 1}, 'state_dict': state}, path)

@@ -43,9 +43,9 @@ def soco_r50():
 
 
 @pytest.fixture(scope='module')
-def soco_checkpoint(tmp_path_factory):
+def soco_checkpoint(module_tmp_path):
     model = soco_r50()
-    path = str(tmp_path_factory.mktemp('soco') / 'epoch_400.pth')
+    path = str(module_tmp_path / 'epoch_400.pth')
     torch.save({'meta': {'epoch': 400}, 'state_dict': model.state_dict()}, path)
     return model, path
 

@@ -89,10 +89,10 @@ def with_tensorboard_switch(folder):
 
 
 @pytest.fixture(scope='module')
-def trained_work_dir(photo_dir, tmp_path_factory):
+def trained_work_dir(photo_dir, module_tmp_path):
     """A real 4-iteration pretraining (ResNet-18, 64 px, 8 photos) through
     tools/train.py, with the TensorBoard switch on."""
-    root = tmp_path_factory.mktemp('tensorboard_run')
+    root = module_tmp_path
     work_dir = str(root / 'work_dir')
     run(python_cmd('tools/train.py', with_tensorboard_switch(str(root)), '--work-dir', work_dir,
                    '--cfg-options', f'train_dataloader.dataset.data_root={photo_dir}'))
