@@ -38,6 +38,26 @@ def skimage_photo(name: str) -> str:
     return path
 
 
+@pytest.fixture(autouse=True)
+def one_visualizer_per_test():
+    """Forget the process's Visualizers when a test ends.
+
+    mmengine keeps one Visualizer per name for the whole process, and our
+    configs name theirs 'visualizer' as mmselfsup's and mmdet's do: a second
+    Runner built in the same process would reuse the first one's backends and
+    write its config and scalars into the first run's work_dir (by then
+    removed with that test's tmp_path).
+    """
+    yield
+    if 'mmengine.visualization' in sys.modules:
+        from mmengine.visualization import Visualizer
+        pending = [Visualizer]
+        while pending:
+            cls = pending.pop()
+            cls._instance_dict.clear()
+            pending.extend(cls.__subclasses__())
+
+
 @pytest.fixture(scope='module')
 def module_tmp_path(request, tmp_path_factory):
     """A folder shared by one test module, removed when the module is done.
