@@ -1,5 +1,6 @@
 """Each fix in crosscl_mm/compat.py: the upstream failure without it (in a
 subprocess with the fix disabled) and the working behaviour with it."""
+import tempfile
 import textwrap
 
 import pytest
@@ -12,7 +13,11 @@ def run_snippet(code, disable=None, env=None):
     full_env = dict(env or {})
     if disable:
         full_env['CROSSCL_MM_NO_COMPAT'] = disable
-    return run(python_cmd('-c', textwrap.dedent(code)), env=full_env, check=False, timeout=300)
+    # The snippets write their files under tempfile's folder: a folder of their own, removed after.
+    with tempfile.TemporaryDirectory() as folder:
+        full_env['TMPDIR'] = folder
+        return run(python_cmd('-c', textwrap.dedent(code)), env=full_env, check=False,
+                   timeout=300)
 
 
 REGISTRY_SNIPPET = """
