@@ -42,10 +42,9 @@ def converted(module_tmp_path):
         module.init_weights()
         state.update((prefix + k, v) for k, v in module.state_dict().items())
     state['queue.ptr'] = torch.zeros(1, dtype=torch.long)
-    root = module_tmp_path
     paths = {}
     for name, with_fpn in (('fpn', True), ('backbone', False)):
-        paths[name] = str(root / f'crosscl_mmdet_{name}.pth')
+        paths[name] = str(module_tmp_path / f'crosscl_mmdet_{name}.pth')
         with open(paths[name], 'wb') as f:
             serialise(convert({'state_dict': state}, 'mmdet', with_fpn=with_fpn), 'mmdet',
                       'test', f)

@@ -92,9 +92,9 @@ def with_tensorboard_switch(folder):
 def trained_work_dir(photo_dir, module_tmp_path):
     """A real 4-iteration pretraining (ResNet-18, 64 px, 8 photos) through
     tools/train.py, with the TensorBoard switch on."""
-    root = module_tmp_path
-    work_dir = str(root / 'work_dir')
-    run(python_cmd('tools/train.py', with_tensorboard_switch(str(root)), '--work-dir', work_dir,
+    work_dir = str(module_tmp_path / 'work_dir')
+    run(python_cmd('tools/train.py', with_tensorboard_switch(str(module_tmp_path)),
+                   '--work-dir', work_dir,
                    '--cfg-options', f'train_dataloader.dataset.data_root={photo_dir}'))
     assert osp.exists(osp.join(work_dir, 'epoch_1.pth'))
     return work_dir
