@@ -84,7 +84,7 @@ def build_wheel(mmcv_version, cxx, with_cuda, out_dir):
                    MAX_JOBS=os.environ.get('MAX_JOBS', str(os.cpu_count() or 2)))
         env['FORCE_CUDA'] = '1' if with_cuda else '0'
         log(f'compiling mmcv {mmcv_version} ops (C++{cxx}, '
-            f'{"CUDA" if with_cuda else "CPU"}); about 25 minutes on 2 cores, once per torch version')
+            f'{"CUDA" if with_cuda else "CPU"}); 12 to 26 minutes on 2 cores, once per torch version')
         start = time.time()
         pip('wheel', '--no-deps', '--no-build-isolation', '-w', osp.join(tmp, 'dist'), src, env=env)
         log(f'compiled in {time.time() - start:.0f} s')

@@ -56,7 +56,7 @@ pip_install -q -c "$CONSTRAINTS" numpy opencv-python
 if "$PY" -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '2.0.1'" 2>/dev/null; then
     step "mmcv $("$PY" -c 'import mmcv; print(mmcv.__version__)') with ops already installed"
 else
-    step "mmcv 2.0.1 with ops for this torch (a cached wheel, or a build of about 25 minutes on 2 cores)"
+    step "mmcv 2.0.1 with ops for this torch (a cached wheel, or a build of 12 to 26 minutes on 2 cores)"
     "$PY" tools/install/build_mmcv.py
 fi
 
