@@ -105,6 +105,26 @@ def build_prroi_ext(mmcv_src: str, build_dir: str):
                 verbose=True)
 
 
+HUE_SHIFT = 'np.uint8(hue_factor * 255)'
+HUE_SHIFT_WRAPPED = 'np.uint8(int(hue_factor * 255) % 256)'
+
+
+def patch_adjust_hue_for_numpy2(mmcv_src: str) -> int:
+    """mmcv 2.0.1's ``adjust_hue`` shifts hue by ``np.uint8(hue_factor * 255)``,
+    which numpy 1 wraps for a negative factor and numpy 2 refuses
+    (``OverflowError: Python integer -5 out of bounds for uint8``; every
+    MoCo v2 pipeline with hue jitter, measured on the GPU machine's numpy 2.5).
+    The modulo gives numpy 1's value for every factor in [-0.5, 0.5]. Returns
+    the number of places patched in the unpacked sdist."""
+    path = osp.join(mmcv_src, 'mmcv', 'image', 'photometric.py')
+    with open(path) as f:
+        text = f.read()
+    count = text.count(HUE_SHIFT)
+    with open(path, 'w') as f:
+        f.write(text.replace(HUE_SHIFT, HUE_SHIFT_WRAPPED))
+    return count
+
+
 def build_mmcv_cpu_ops(mmcv_src: str) -> None:
     """Build mmcv's ops for the CPU in place (``MAX_JOBS`` parallel), with the
     C++ standard this torch needs (tools/install/build_mmcv.py's fix)."""
@@ -114,6 +134,9 @@ def build_mmcv_cpu_ops(mmcv_src: str) -> None:
     cxx = required_cxx_standard(osp.join(osp.dirname(torch.__file__), 'include'))
     if cxx > 14:
         patch_cxx_standard(osp.join(mmcv_src, 'setup.py'), cxx)
+    import numpy
+    if int(numpy.__version__.split('.')[0]) >= 2:
+        patch_adjust_hue_for_numpy2(mmcv_src)
     # mmcv's setup.py compiles every CUDA op whenever it sees a GPU; hiding the
     # GPU from the build keeps it to the CPU ops (PrRoIPool's kernel is built apart).
     env = dict(os.environ, MMCV_WITH_OPS='1', FORCE_CUDA='0', CUDA_VISIBLE_DEVICES='',
@@ -185,7 +208,9 @@ def crosscl_windows(size: int, count: int, seed: int = 0):
 
 def mmcv_prroi_pool(ext):
     """mmcv's own ``PrRoIPoolFunction``, calling the CUDA kernels in ``ext``."""
-    import mmcv.ops.prroi_pool as mmcv_prroi
+    # mmcv.ops re-exports the function prroi_pool under the module's name, so
+    # `import mmcv.ops.prroi_pool as m` binds the function; the module is in sys.modules.
+    mmcv_prroi = importlib.import_module('mmcv.ops.prroi_pool')
     mmcv_prroi.ext_module = ext  # mmcv's _ext here holds CPU ops only
     return mmcv_prroi.prroi_pool
 
