@@ -385,7 +385,10 @@ def test_soco_detectron2_pkl_with_fpn_and_box_head_loads_into_mask_rcnn(r50, tmp
 def test_r101_regioncl_d_release_through_the_r101_c4_benchmark_config(tmp_path, capsys):
     """The seed's R101 RegionCL-D release layout, converted and loaded by the
     R101-C4 VOC leaf's own init_cfgs; the depth is read from layer3's 23 blocks."""
-    q, k = random_resnet('resnet101', 10), random_resnet('resnet101', 11)
+    # The key encoder shares the query's tensors here (saved once): the R50
+    # cases already tell the two apart; this one is about the depth.
+    q = random_resnet('resnet101', 10)
+    k = q
     path = str(tmp_path / 'regioncl_r101_checkpoint_0199.pth.tar')
     write(regioncl_d(q, k, arch='resnet101'), path)
     out = str(tmp_path / 'regioncl-d_r101_mmdet.pth')
