@@ -316,6 +316,23 @@ def test_each_layout_is_recognised_by_exactly_one_reader(r50):
     assert read_pretrained_checkpoint(checkpoints['moco_v2'][0]).source == 'MoCo v1/v2'
 
 
+@pytest.mark.parametrize('arch, depth', [('resnet50', 50), ('resnet101', 101)])
+def test_every_layout_reports_its_depth(arch, depth):
+    """Each layout's reader takes the whole ResNet at either depth; the depth
+    comes from layer3's blocks (6 or 23). Names matter here, not values."""
+    with torch.device('meta'):
+        names = [n for n in getattr(torchvision.models, arch)().state_dict() if n[:3] != 'fc.']
+    q = OrderedDict((n, torch.full((1,), float(i))) for i, n in enumerate(names))
+    for layout, (build, source, plain_pickle) in LAYOUTS.items():
+        ckpt = build(q, q)
+        if plain_pickle:
+            ckpt = dict(ckpt, model={n: torch.from_numpy(v) for n, v in ckpt['model'].items()})
+        conversion = convert(ckpt, 'mmdet', path=layout)
+        assert (conversion.source, conversion.depth) == (source, depth), layout
+        assert sorted(conversion.state_dict) == sorted('backbone.' + n for n in names), layout
+        assert f'read as: {source}, ResNet-{depth}' in conversion.summary()
+
+
 def test_official_regioncl_copies_must_agree(r50):
     q, k, _, _ = r50
     ckpt = regioncl_official(q, k)
