@@ -2,6 +2,7 @@
 import argparse
 import os.path as osp
 import pickle
+import warnings
 import zipfile
 from typing import Any
 
@@ -38,7 +39,11 @@ def load_checkpoint_safely(path: str) -> Any:
     if osp.getsize(path) == 0:
         raise CheckpointError(f'{path}: empty file')
     try:
-        with allowed_globals(mmengine_checkpoint_globals() + RELEASE_GLOBALS):
+        with allowed_globals(mmengine_checkpoint_globals() + RELEASE_GLOBALS), \
+                warnings.catch_warnings():
+            # torch warns about the protocol of any plain pickle before it fails
+            # on it; a detectron2 .pkl is read below instead.
+            warnings.filterwarnings('ignore', message='Detected pickle protocol')
             return torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as exc:
         torch_error = CheckpointError(
