@@ -133,6 +133,20 @@ def test_preprocessor_colours_its_views_in_training_only():
         pre(dict(inputs=[list(views)]), training=True)
 
 
+def test_exact_under_the_autocast_of_a_mixed_precision_step():
+    """train_step runs the preprocessor under the optimizer wrapper's autocast;
+    the blur's convolutions must still sum in float32 (in bfloat16 the sums
+    of up to 13 taps of 255 are off by several levels)."""
+    from PIL import Image, ImageFilter
+    imgs = check.photos(48)
+    augment = DeviceColorAugment(ops=('blur',), blur_prob=1.0, blur_sigma=(1.5, 1.5))
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        out = check.on_device(imgs, augment)
+    for img, got in zip(imgs, out):
+        ref = np.asarray(Image.fromarray(img).filter(ImageFilter.GaussianBlur(radius=1.5)))
+        assert np.abs(got - ref.astype(int)).max() <= 1
+
+
 def test_config_errors_name_the_field():
     with pytest.raises(ValueError, match='unknown ops'):
         DeviceColorAugment(ops=('blur', 'sharpen'))

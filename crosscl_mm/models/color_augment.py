@@ -312,7 +312,15 @@ class DeviceColorAugment:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Augment views ``x``: ``(N, 3, H, W)`` or patch stacks ``(N, P, 3, h, w)``,
-        float levels 0..255 (uint8 is converted); returns float levels."""
+        float levels 0..255 (uint8 is converted); returns float levels.
+
+        Autocast is switched off inside: ``train_step`` runs the data preprocessor
+        under the optimizer wrapper's autocast, which would run the blur's
+        convolutions in half precision and lose the exact integer sums."""
+        with torch.autocast(x.device.type, enabled=False):
+            return self._augment(x)
+
+    def _augment(self, x: torch.Tensor) -> torch.Tensor:
         x = x.float()
         stacked = x.dim() == 5
         if stacked:
