@@ -263,7 +263,7 @@ def tiny_options(name, photo_dir, proposals):
             'env_cfg.cudnn_benchmark=False', 'randomness.seed=0', *TINY[name]]
 
 
-@pytest.mark.slow  # about 4 minutes on the 2 shared cores (three runs)
+@pytest.mark.slow  # 4-5.5 minutes on the 2 shared cores (three runs)
 def test_each_gpu_aug_config_trains_on_two_cpu_processes(photo_dir, tmp_path):
     """One epoch of 8 photos, 2 processes x 2 images: finite losses, a checkpoint."""
     from test_soco_pipeline import write_records
