@@ -41,16 +41,17 @@ patches of a sample share one draw, the contrast mean is over the patches,
 and the blur sees each patch's own edges (replicated) where PIL's saw the
 neighbouring pixels of the uncut view.
 """
+import inspect
 import math
 from functools import partial
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 
-PHOTOMETRIC_OPS = ('blur', 'jitter', 'gray', 'solarize')
-CONFIG_KEYS = ('blur_prob', 'blur_sigma', 'jitter_prob', 'brightness', 'contrast', 'saturation',
-               'hue', 'gray_prob', 'solarize_prob', 'ops', 'views')
+from crosscl_mm.datasets.transforms.views import PHOTOMETRIC_OPS, ViewColorAugment
+
+CONFIG_KEYS = tuple(inspect.signature(ViewColorAugment.__init__).parameters)[1:]
 BRIGHTNESS, CONTRAST, SATURATION, HUE = range(4)  # torchvision ColorJitter's fn_idx
 
 
@@ -262,15 +263,18 @@ def jitter_range(value, name: str, center: float = 1.0, bound=(0.0, math.inf),
 class DeviceColorAugment:
     """:class:`ViewColorAugment`'s draws and ops, batched on the device.
 
-    Args: those of ``ViewColorAugment`` (the same config dict; ``type`` may
-    be ``'ViewColorAugment'`` or absent).
+    Args: those of ``ViewColorAugment``, with its defaults (the same config
+    dict; :meth:`from_config` accepts its ``type``).
     """
 
-    def __init__(self, blur_prob: float = 0.5, blur_sigma: Sequence[float] = (0.1, 2.0),
-                 jitter_prob: float = 0.8, brightness: float = 0.4, contrast: float = 0.4,
-                 saturation: float = 0.4, hue: float = 0.1, gray_prob: float = 0.2,
-                 solarize_prob: float = 0.0, ops: Sequence[str] = ('blur', 'jitter', 'gray'),
-                 views: Optional[Sequence[int]] = None) -> None:
+    def __init__(self, **cfg) -> None:
+        # ViewColorAugment's signature is the one home of the arguments and their defaults
+        args = inspect.signature(ViewColorAugment.__init__).bind(None, **cfg)
+        args.apply_defaults()
+        self._init(**{k: v for k, v in args.arguments.items() if k != 'self'})
+
+    def _init(self, blur_prob, blur_sigma, jitter_prob, brightness, contrast, saturation, hue,
+              gray_prob, solarize_prob, ops, views) -> None:
         unknown = [op for op in ops if op not in PHOTOMETRIC_OPS]
         if unknown:
             raise ValueError(f'DeviceColorAugment: unknown ops {unknown}; '
