@@ -73,7 +73,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if REPO not in sys.path:
@@ -130,14 +130,15 @@ def soco_config(size):
     return cfg
 
 
-def soco_data_info(img_path: str, index: int) -> dict:
+def soco_data_info(img_path: str, index: int, cache: Optional[str] = None) -> dict:
     """A photo and its SoCo proposals, computed once (selective search, about
-    a second a photo) into a cache beside the other temporary files."""
+    a second a photo) into ``cache`` (default: a cache of scikit-image's
+    photos beside the other temporary files; records are named by file name)."""
     from crosscl_mm.datasets.proposal_records import (proposal_record_path,
                                                       write_proposal_record)
     from crosscl_mm.datasets.proposals import soco_proposals
     from crosscl_mm.datasets.transforms.loading import decode_rgb
-    cache = osp.join(tempfile.gettempdir(), 'crosscl_mm_benchmark_proposals')
+    cache = cache or osp.join(tempfile.gettempdir(), 'crosscl_mm_benchmark_proposals')
     record = proposal_record_path(cache, osp.dirname(img_path), img_path)
     if not osp.exists(record):
         img = decode_rgb(img_path)
@@ -519,7 +520,10 @@ def data_only(algos: Sequence[str], device: str = 'cpu', samples: int = 120, rou
     jpeg_dir = tempfile.mkdtemp(prefix='crosscl_mm_jpegs_')
     try:
         paths = imagenet_like_jpegs(jpeg_dir)
-        infos = {name: [(soco_data_info if name == 'soco' else default_data_info)(p, i)
+        # SoCo's proposals of these JPEGs beside them, removed with them (the default
+        # cache is named by file name and holds the original photos' records)
+        soco_info = partial(soco_data_info, cache=osp.join(jpeg_dir, 'proposals'))
+        infos = {name: [(soco_info if name == 'soco' else default_data_info)(p, i)
                         for i, p in enumerate(paths)] for name in algos}
         paths_cfg = {}
         for name in algos:
