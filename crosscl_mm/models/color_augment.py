@@ -35,6 +35,10 @@ and is kept for the images whose draw fired (the jitter: at each of its four
 steps, each adjustment, kept where the image's order puts it there); on the
 CPU it runs on those images only (:func:`where_kept`).
 
+Not kornia: its ``ColorJitter`` applies one drawn ``order`` to the whole
+batch (``kornia/augmentation/_2d/intensity/color_jitter.py``,
+``apply_transform``) and computes in float without PIL's rounding.
+
 A view may be a stack of patches ``(N, P, 3, h, w)`` (DetCo's jigsaw
 patches, cut from a view the PIL pipeline colours before the cut): the
 patches of a sample share one draw, the contrast mean is over the patches,
