@@ -45,7 +45,7 @@ def test_dry_run_env_prroi_amp_sync(capsys, tmp_path):
 def test_full_dry_run_through_the_shell_script():
     proc = run(['bash', 'tools/analysis_tools/gpu_check.sh', '--dry-run'],
                env=dict(PYTHON=sys.executable), timeout=900)
-    assert 'env: ok, prroi: ok, amp: ok, sync: ok, bench: ok, dist: ok' in proc.stdout, \
+    assert 'env: ok, prroi: ok, amp: ok, sync: ok, augment: ok, bench: ok, dist: ok' in proc.stdout, \
         proc.stdout[-4000:]
     assert re.search(r"checkpoints: \['epoch_1.pth'\]", proc.stdout)
 
