@@ -7,8 +7,10 @@ start-up and per-item read cost on synthetic records.
 Writes ``--records`` empty ``.jpg`` files in folders of 1,000 (the dataset
 only scans names here) and, for each, a record of ``--boxes`` random boxes
 in a 500x375 image (ImageNet's mean is about 31 boxes after SoCo's filter),
-then measures in this order, on a warm page cache:
+then measures in this order, on a warm page cache, each as wall and CPU
+seconds of this process (the CPU time is the steadier on a shared machine):
 
+0. the scan of the image folder alone (common to both forms);
 1. ``ProposalsFolder`` start-up on the per-image records (scan + walk);
 2. the per-item cost of ``get_data_info`` + ``LoadProposals`` (random items);
 3. ``generate_proposals.py DATA OUT --pack`` (records/s, as the tool says);
@@ -55,24 +57,44 @@ def write_synthetic(root: str, records: int, boxes: int, seed: int = 0):
     return data, out
 
 
-def per_item_cost(dataset, items: int, seed: int = 1) -> float:
-    """Mean seconds of ``get_data_info`` + ``LoadProposals`` over random items."""
+class Timer:
+    """Wall and CPU seconds of a ``with`` block."""
+
+    def __enter__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = time.process_time() - self.cpu
+
+    def __str__(self):
+        return f'{self.wall:.2f} s ({self.cpu:.2f} s CPU)'
+
+
+def per_item_cost(dataset, items: int, seed: int = 1) -> Timer:
+    """``get_data_info`` + ``LoadProposals`` of random items, per item."""
     from crosscl_mm.datasets.transforms.soco_views import LoadProposals
     load = LoadProposals()
     img = np.empty((HEIGHT, WIDTH, 3), np.uint8)
     order = np.random.default_rng(seed).permutation(len(dataset))[:items]
-    start = time.perf_counter()
-    for i in order:
-        out = load(dict(dataset.get_data_info(int(i)), img=img))
-        assert out['proposals'].shape[1] == 4
-    return (time.perf_counter() - start) / len(order)
+    with Timer() as timer:
+        for i in order:
+            out = load(dict(dataset.get_data_info(int(i)), img=img))
+            assert out['proposals'].shape[1] == 4
+    timer.wall, timer.cpu = timer.wall / len(order), timer.cpu / len(order)
+    return timer
+
+
+def per_item(timer: Timer) -> str:
+    return f'{timer.wall * 1e6:.0f} us ({timer.cpu * 1e6:.0f} us CPU)'
 
 
 def start_up(data: str, out: str):
     from crosscl_mm.datasets import ProposalsFolder
-    start = time.perf_counter()
-    dataset = ProposalsFolder(data_root=data, proposals_root=out)
-    return dataset, time.perf_counter() - start
+    with Timer() as timer:
+        dataset = ProposalsFolder(data_root=data, proposals_root=out)
+    return dataset, timer
 
 
 def main() -> int:
@@ -95,16 +117,22 @@ def main() -> int:
         per_file_bytes = sum(osp.getsize(osp.join(d, f)) for d, _, fs in os.walk(out)
                              for f in fs)
 
+        from crosscl_mm.datasets.image_folder import scan_image_folder
+        with Timer() as scan:
+            scan_image_folder(data)
+        print(f'scan of the {args.records} images alone: {scan}')
         dataset, seconds = start_up(data, out)
         cost = per_item_cost(dataset, args.items)
-        print(f'per-image files: start-up {seconds:.2f} s, per item {cost * 1e6:.0f} us, '
+        print(f'per-image files: start-up {seconds}, per item {per_item(cost)}, '
               f'{per_file_bytes / 1e6:.1f} MB in {args.records} files')
         del dataset
 
-        t = time.perf_counter()
-        code = generate_proposals.main([data, out, '--pack'])
+        with Timer() as packing:
+            code = generate_proposals.main([data, out, '--pack'])
         assert code == 0
-        print(f'--pack: {time.perf_counter() - t:.1f} s with the scan of DATA_ROOT')
+        print(f'--pack: {packing} with the scan of DATA_ROOT: '
+              f'{args.records / packing.wall:.0f} records/s '
+              f'({args.records / packing.cpu:.0f} per CPU second)')
         maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         dataset, seconds = start_up(data, out)
         cost = per_item_cost(dataset, args.items)
@@ -113,7 +141,7 @@ def main() -> int:
         grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - maxrss
         arrays = sum(a.nbytes for a in (dataset.packed.sizes, dataset.packed.offsets,
                                         dataset.packed.boxes, dataset.packed.shard_of_row))
-        print(f'packed: start-up {seconds:.2f} s, per item {cost * 1e6:.0f} us, '
+        print(f'packed: start-up {seconds}, per item {per_item(cost)}, '
               f'{packed_bytes / 1e6:.1f} MB in 2 files; arrays in memory {arrays / 1e6:.1f} MB '
               f'(peak RSS grew {grown / 1e3:.0f} MB)')
     finally:
