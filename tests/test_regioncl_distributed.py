@@ -7,7 +7,6 @@ the queues receive every rank's keys in rank order.
 
 The ranks are forked from the test process, as in test_distributed_step.py.
 """
-import time
 import traceback
 from datetime import timedelta
 
@@ -27,7 +26,7 @@ def model_cfg(variant):
     return regioncl_m_cfg(queue_len=8) if variant == 'm' else regioncl_d_cfg(queue_len=8)
 
 
-def worker(variant, rank, port, data_path, out_path):
+def worker(rank, port, variant, data_path, out_path):
     try:
         import torch.distributed as dist
         from mmengine.model import MMDistributedDataParallel
@@ -111,29 +110,11 @@ def expected_step(variant, inputs):
 
 @pytest.mark.parametrize('variant', ['m', 'd'])
 def test_two_process_step_equals_the_single_process_definition(variant, tmp_path):
-    from conftest import free_port
+    from conftest import run_forked_ranks
     inputs = make_inputs(WORLD * PER_RANK, seed=7)
     data_path = str(tmp_path / 'batch.pth')
     torch.save(inputs, data_path)
-    port = free_port()
-    context = torch.multiprocessing.get_context('fork')
-    procs = [context.Process(target=worker, args=(variant, rank, port, data_path,
-                                                  str(tmp_path / f'rank{rank}.pth')))
-             for rank in range(WORLD)]
-    for proc in procs:
-        proc.start()
-    deadline = time.time() + 300
-    while any(p.is_alive() for p in procs) and time.time() < deadline \
-            and not any(p.exitcode for p in procs):
-        time.sleep(0.05)
-    for proc in procs:
-        if proc.is_alive():
-            proc.kill()
-        proc.join()
-    errors = [(tmp_path / f'rank{r}.pth.error') for r in range(WORLD)]
-    assert all(p.exitcode == 0 for p in procs), '\n'.join(
-        [f'exit codes {[p.exitcode for p in procs]}'] + [e.read_text() for e in errors if e.exists()])
-    got = [torch.load(str(tmp_path / f'rank{r}.pth'), weights_only=True) for r in range(WORLD)]
+    got = run_forked_ranks(worker, WORLD, tmp_path, variant, data_path)
 
     expected, queues = expected_step(variant, inputs)
     for r in range(WORLD):

@@ -10,10 +10,7 @@ the third-party RegionCL-D file has ``module.encoder_q.*`` and
 RegionCL variant pretrains an FPN or a box head, and their projection heads
 (``neck.*``, ``dense_neck.*``) have no counterpart in a detector.
 """
-from collections import OrderedDict
-
-from .checkpoint_io import CheckpointError
-from .encoder_weights import EncoderWeights, register_reader
+from .encoder_weights import read_backbone_only, register_reader
 
 
 def _is_regioncl_mm(state) -> bool:
@@ -24,13 +21,4 @@ def _is_regioncl_mm(state) -> bool:
 @register_reader('crosscl_mm RegionCL', _is_regioncl_mm)
 def read_regioncl_mm(state, path):
     variant = 'RegionCL-D' if any(k.startswith('dense_neck.') for k in state) else 'RegionCL-M'
-    backbone, dropped = OrderedDict(), []
-    for name, value in state.items():
-        if name.startswith('backbone.'):
-            backbone[name[len('backbone.'):]] = value
-        else:
-            dropped.append(name)  # heads, momentum encoder, queues, preprocessor stats
-    if not any(k.startswith('layer4.') for k in backbone):
-        raise CheckpointError(f'{path}: a {variant} checkpoint without backbone.layer4 '
-                              f'(the ResNet stages are incomplete)')
-    return EncoderWeights(f'crosscl_mm {variant}', backbone, {}, dropped)
+    return read_backbone_only(state, path, f'crosscl_mm {variant}')
