@@ -7,13 +7,15 @@ dataset_type = 'UnlabeledImageFolder'
 data_root = 'data/imagenet/train/'
 img_size = 224
 
+color_augment = dict(type='ViewColorAugment', ops=('jitter', 'gray', 'blur'), jitter_prob=0.8,
+                     brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1, gray_prob=0.2,
+                     blur_prob=0.5, blur_sigma=(0.1, 2.0))
+
 train_pipeline = [
     dict(type='LoadImageRGB'),
     dict(type='MultiViewRandomResizedCrop', sizes=(img_size, img_size),
          scales=((0.2, 1.0), (0.2, 1.0)), flip_prob=0.5),
-    dict(type='ViewColorAugment', ops=('jitter', 'gray', 'blur'), jitter_prob=0.8,
-         brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1, gray_prob=0.2, blur_prob=0.5,
-         blur_sigma=(0.1, 2.0)),
+    color_augment,
     dict(type='PackRegionPairInputs', meta_keys=('img_path', 'crop_boxes', 'flips')),
 ]
 
