@@ -263,7 +263,8 @@ def test_regioncl_demo_configs_are_the_recipes_at_the_demo_budget():
     the pipelines change the view size only."""
     for name, recipe, lr in (('regioncl-m', 'configs/regioncl-m_r50_200e_in1k.py',
                               0.15 * (8 / 1024) ** 0.5),
-                             ('regioncl-d', 'configs/regioncl-d_r50_200e_in1k.py', 0.03 * SQRT_SCALE)):
+                             ('regioncl-d', 'configs/regioncl-d_r50_200e_in1k.py',
+                              0.03 * SQRT_SCALE)):
         cfg = load(demo.ALGORITHMS[name].config)
         flat_cfg = flat(cfg)
         for key, value in SCHEDULE.items():

@@ -236,9 +236,10 @@ def test_regioncl_m_instance_and_region_terms_and_the_queue():
     assert sorted(losses) == ['acc_instance', 'acc_region', 'loss_instance', 'loss_region']
     for name, value in expected.items():
         torch.testing.assert_close(losses[name], value, rtol=1e-5, atol=1e-6, msg=name)
-    assert int(model.instance_queue.ptr) == 2 * BATCH
-    torch.testing.assert_close(model.instance_queue.keys[:, BATCH:2 * BATCH].t(), k, rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(model.instance_queue.keys[:, :BATCH], snapshot.instance_queue.keys[:, :BATCH])
+    queue, before = model.instance_queue, snapshot.instance_queue
+    assert int(queue.ptr) == 2 * BATCH
+    torch.testing.assert_close(queue.keys[:, BATCH:2 * BATCH].t(), k, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(queue.keys[:, :BATCH], before.keys[:, :BATCH])
     # the reversal is its own inverse: the corrected indexing gives the same loss
     corrected = build(regioncl_m_cfg(paste_intra_negative='corrected'))
     corrected.load_state_dict(snapshot.state_dict())
