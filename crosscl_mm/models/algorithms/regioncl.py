@@ -146,7 +146,8 @@ class RegionCLM(_RegionSwapContrast):
     box sampler and the reversal pairing by default.
 
     Logged: ``loss_instance``, ``loss_region`` (weighted) and their top-1
-    accuracies ``acc_instance``, ``acc_region``.
+    accuracies ``acc_instance``, ``acc_region``. ``loss_region: 0`` skips the
+    swap: MoCo v2.
 
     Args:
         backbone: a backbone whose last output is C5 (mmdet ``ResNet``,
@@ -184,7 +185,9 @@ class RegionCLM(_RegionSwapContrast):
              data_samples: Optional[List[BaseDataElement]] = None) -> Dict[str, Tensor]:
         img_q, img_k = inputs[:2]
         self._check_batch(img_q)
-        box, partner = self.draw_swap(img_q)
+        with_region = bool(self.loss_weights.get('loss_region', 1.0))
+        if with_region:  # drawn before anything else, as RegionCLM.py:213
+            box, partner = self.draw_swap(img_q)
         q = F.normalize(self.neck(self.backbone(img_q)[-1]), dim=1)
         with torch.no_grad():
             self.momentum_encoder.update_parameters(self._online_encoder())
@@ -196,8 +199,9 @@ class RegionCLM(_RegionSwapContrast):
         negatives = self.instance_queue.negatives()
         losses = {}
         losses['loss_instance'], losses['acc_instance'] = self.loss_module(q, k, negatives)
-        losses['loss_region'], losses['acc_region'] = self.region_loss(
-            img_q, box, partner, k, negatives)
+        if with_region:
+            losses['loss_region'], losses['acc_region'] = self.region_loss(
+                img_q, box, partner, k, negatives)
         self.instance_queue.push(k)
         return self.weighted(losses)
 
