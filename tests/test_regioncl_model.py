@@ -27,28 +27,27 @@ def backbone_cfg():
                 zero_init_residual=False)
 
 
-def regioncl_m_cfg(**overrides):
-    cfg = dict(type='RegionCLM', queue_len=QUEUE, feat_dim=16, momentum=M, backbone=backbone_cfg(),
+def tiny_cfg(algo, sampler, pairing, **overrides):
+    """ResNet-18, 16-d embeddings, a queue of 24, boxes of CELLS."""
+    cfg = dict(type=algo, queue_len=QUEUE, feat_dim=16, momentum=M, backbone=backbone_cfg(),
                neck=dict(type='GlobalProjectionNeck', in_channels=512, hid_channels=32,
                          out_channels=16),
                loss=dict(type='InfoNCELoss', temperature=T),
-               swap=dict(sampler='official', pairing='reversal', min_cells=CELLS[0],
+               swap=dict(sampler=sampler, pairing=pairing, min_cells=CELLS[0],
                          max_cells=CELLS[1]))
     cfg.update(overrides)
     return cfg
+
+
+def regioncl_m_cfg(**overrides):
+    return tiny_cfg('RegionCLM', 'official', 'reversal', **overrides)
 
 
 def regioncl_d_cfg(**overrides):
-    cfg = dict(type='RegionCLD', queue_len=QUEUE, feat_dim=16, momentum=M, backbone=backbone_cfg(),
-               neck=dict(type='GlobalProjectionNeck', in_channels=512, hid_channels=32,
-                         out_channels=16),
-               dense_neck=dict(type='DenseProjectionNeck', in_channels=512, hid_channels=32,
-                               out_channels=16),
-               loss=dict(type='InfoNCELoss', temperature=T),
-               swap=dict(sampler='grid', pairing='random', min_cells=CELLS[0],
-                         max_cells=CELLS[1]))
-    cfg.update(overrides)
-    return cfg
+    dense_neck = dict(type='DenseProjectionNeck', in_channels=512, hid_channels=32,
+                      out_channels=16)
+    return tiny_cfg('RegionCLD', 'grid', 'random', **dict(dict(dense_neck=dense_neck),
+                                                          **overrides))
 
 
 def build(cfg):
