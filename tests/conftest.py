@@ -104,6 +104,38 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def run_forked_ranks(worker, world, out_dir, *args, timeout=300):
+    """Run ``worker(rank, port, *args, out_path)`` in ``world`` processes
+    forked from this one (which has imported everything already, as
+    mmengine's dataloader workers are forked), ``port`` a free loopback port
+    for their process group, and return what each rank saved to its
+    ``out_path`` (``torch.save``). A worker writes its traceback to
+    ``out_path + '.error'``; one failing rank ends the run (the others
+    would wait for it until the timeout) and the tracebacks are shown."""
+    import time
+    import torch
+    outs = [str(out_dir / f'rank{r}.pth') for r in range(world)]
+    port = free_port()
+    context = torch.multiprocessing.get_context('fork')
+    procs = [context.Process(target=worker, args=(rank, port, *args, outs[rank]))
+             for rank in range(world)]
+    for proc in procs:
+        proc.start()
+    deadline = time.time() + timeout
+    while any(p.is_alive() for p in procs) and time.time() < deadline \
+            and not any(p.exitcode for p in procs):
+        time.sleep(0.05)
+    for proc in procs:
+        if proc.is_alive():
+            proc.kill()
+        proc.join()
+    errors = [out + '.error' for out in outs]
+    assert all(p.exitcode == 0 for p in procs), '\n'.join(
+        [f'exit codes {[p.exitcode for p in procs]}']
+        + [open(e).read() for e in errors if osp.exists(e)])
+    return [torch.load(out, weights_only=True) for out in outs]
+
+
 @pytest.fixture(scope='session')
 def shapes_data(tmp_path_factory):
     """The generated shapes-on-photos data, small: COCO format (4 train and 4

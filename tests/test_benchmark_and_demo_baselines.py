@@ -130,3 +130,26 @@ def test_benchmark_builds_soco_and_detco_inputs_at_the_view_size():
             pipeline = Compose([TRANSFORMS.build(t) for t in cfg.train_dataloader.dataset.pipeline])
         views = pipeline(dict(info))['inputs']
         assert [tuple(v.shape) for v in views] == shapes, name
+
+
+def test_benchmark_builds_regioncl_at_the_view_size():
+    """`--algos regioncl-m regioncl-d`: two views at the view size, and swap
+    boxes that fit its C5 map (the recipe's 3-5 cells at 224 px, 2-4 at 160,
+    1-2 at 96)."""
+    from mmengine.dataset import Compose
+    from mmengine.registry import DefaultScope
+
+    import benchmark_pretrain as bench
+    from conftest import skimage_photo
+    from crosscl_mm.registry import TRANSFORMS
+
+    photo = skimage_photo('coffee.png')
+    for name in ('regioncl-m', 'regioncl-d'):
+        spec = bench.ALGORITHMS[name]
+        assert [(spec.config(s).model.swap.min_cells, spec.config(s).model.swap.max_cells)
+                for s in (96, 160, 224)] == [(1, 2), (2, 4), (3, 5)], name
+        cfg = spec.config(96)
+        with DefaultScope.overwrite_default_scope('crosscl_mm'):
+            pipeline = Compose([TRANSFORMS.build(t) for t in cfg.train_dataloader.dataset.pipeline])
+        views = pipeline(dict(spec.data_info(photo, 0)))['inputs']
+        assert [tuple(v.shape) for v in views] == [(3, 96, 96), (3, 96, 96)], name

@@ -255,3 +255,26 @@ def test_pretraining_tiles_cut_the_photos(tmp_path):
                               dtype=np.float32)
         assert tile.shape == expected.shape == (h, w, 3)
         assert np.abs(tile - expected).mean() < 4  # JPEG at quality 90
+
+
+def test_regioncl_demo_configs_are_the_recipes_at_the_demo_budget():
+    """`--algos regioncl-m regioncl-d`: the demo's schedule and batch, the lr
+    scaled by the square root of the batch, boxes of 1-2 cells at 96 px;
+    the pipelines change the view size only."""
+    for name, recipe, lr in (('regioncl-m', 'configs/regioncl-m_r50_200e_in1k.py',
+                              0.15 * (8 / 1024) ** 0.5),
+                             ('regioncl-d', 'configs/regioncl-d_r50_200e_in1k.py',
+                              0.03 * SQRT_SCALE)):
+        cfg = load(demo.ALGORITHMS[name].config)
+        flat_cfg = flat(cfg)
+        for key, value in SCHEDULE.items():
+            assert flat_cfg[key] == value, (name, key)
+        assert cfg['optim_wrapper']['type'] == 'OptimWrapper'  # float32 on the CPU
+        assert cfg['optim_wrapper']['optimizer']['lr'] == pytest.approx(lr, abs=5e-4)
+        changed = diff(cfg, load(recipe))
+        assert {k for k in changed if k.startswith('model.')} == {
+            'model.queue_len', 'model.momentum', 'model.swap.min_cells', 'model.swap.max_cells'}
+        assert (cfg['model']['swap']['min_cells'], cfg['model']['swap']['max_cells']) == (1, 2)
+        assert {k for k in changed if k.startswith('train_dataloader.dataset.pipeline')} == {
+            'train_dataloader.dataset.pipeline.1.sizes'}
+        assert changed['train_dataloader.dataset.pipeline.1.sizes'] == (96, 96)

@@ -13,7 +13,6 @@ The ranks are forked from the test process, which has imported everything
 already (as mmengine's dataloader workers are forked).
 """
 import copy
-import time
 import traceback
 from datetime import timedelta
 
@@ -187,33 +186,14 @@ def expected_step(items):
 
 def test_two_process_step_equals_the_single_process_definition(tmp_path):
     import crosscl_mm  # noqa: F401
-    from conftest import free_port
+    from conftest import run_forked_ranks
 
     items = photo_batch(WORLD * PER_RANK)
     valid = torch.stack([item['p4']['valid'] for item in items])
     assert valid.any() and not valid.all()
     data_path = str(tmp_path / 'batch.pth')
     torch.save(items, data_path)
-    port = free_port()
-    context = torch.multiprocessing.get_context('fork')
-    procs = [context.Process(target=worker, args=(rank, port, data_path,
-                                                  str(tmp_path / f'rank{rank}.pth')))
-             for rank in range(WORLD)]
-    for proc in procs:
-        proc.start()
-    deadline = time.time() + 300
-    # One failing rank ends the run: the other would wait for it until the timeout.
-    while any(p.is_alive() for p in procs) and time.time() < deadline \
-            and not any(p.exitcode for p in procs):
-        time.sleep(0.05)
-    for proc in procs:
-        if proc.is_alive():
-            proc.kill()
-        proc.join()
-    errors = [(tmp_path / f'rank{r}.pth.error') for r in range(WORLD)]
-    assert all(p.exitcode == 0 for p in procs), '\n'.join(
-        [f'exit codes {[p.exitcode for p in procs]}'] + [e.read_text() for e in errors if e.exists()])
-    ranks = [torch.load(str(tmp_path / f'rank{r}.pth'), weights_only=True) for r in range(WORLD)]
+    ranks = run_forked_ranks(worker, WORLD, tmp_path, data_path)
 
     expected = expected_step(items)
     for r in range(WORLD):

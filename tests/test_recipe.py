@@ -227,3 +227,124 @@ def test_view_color_augment_blurs_before_the_colour_jitter():
         off_line.append(distance_to_segment(view[0].astype(float), view[0, 0], view[0, -1]).max())
     # PIL leaves the image unblurred for the smallest radii, about 2% of draws.
     assert sum(d > 20 for d in off_line) >= 18, off_line
+
+
+# --- RegionCL-M, RegionCL-D and DenseCL (docs/regioncl.md) ---------------------
+# Sources: Annbless/RegionCL configs/selfsup/regionCL-M/regionCLM-r50.py (RegionCL-M:
+# 8 x 128, SGD 0.15, cosine per epoch to 0, 200 epochs, float32, T 0.2, cells 3-5);
+# CoinCheung/DenseCL dist_train.sh:17,28 and main_densecl.py (RegionCL-D and DenseCL:
+# batch 256 on 8 GPUs, lr 0.03, --moco-t 0.2, --cos with 5 warmup epochs, AMP).
+def regioncl_recipe(variant, depth=50, region=1.0, amp=None):
+    return dict(variant=variant, depth=depth, region=region, amp=amp)
+
+
+REGIONCL_RECIPES = {
+    'regioncl-m_r50_200e_in1k.py': regioncl_recipe('M'),
+    'regioncl-m_r50_200e_in1k_amp.py': regioncl_recipe('M', amp='auto'),
+    'regioncl-d_r50_200e_in1k.py': regioncl_recipe('D', amp='float16'),
+    'regioncl-d_r101_200e_in1k.py': regioncl_recipe('D', depth=101, amp='float16'),
+    'densecl_r101_200e_in1k.py': regioncl_recipe('D', depth=101, region=0.0, amp='float16'),
+}
+
+
+def epoch_learning_rates(cfg, epochs):
+    """The learning rate of each epoch under the config's schedulers, stepped
+    once per epoch in list order as ParamSchedulerHook does."""
+    import warnings
+    from mmengine.registry import PARAM_SCHEDULERS
+    opt = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=cfg.optim_wrapper.optimizer.lr)
+    schedulers = []
+    for s in cfg.param_scheduler:
+        s = dict(s)
+        assert s.pop('convert_to_iter_based', False) is False and s['by_epoch']
+        schedulers.append(PARAM_SCHEDULERS.build(dict(s, optimizer=opt)))
+    rates = []
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # scheduler.step() before optimizer.step()
+        for _ in range(epochs):
+            rates.append(opt.param_groups[0]['lr'])
+            for s in schedulers:
+                s.step()
+    return rates
+
+
+def test_every_regioncl_config_is_pinned():
+    found = {osp.basename(p) for pattern in ('regioncl-*.py', 'densecl_*.py')
+             for p in glob.glob(osp.join(REPO, 'configs', pattern))}
+    assert found == set(REGIONCL_RECIPES)
+
+
+@pytest.mark.parametrize('name', sorted(REGIONCL_RECIPES))
+def test_regioncl_config_has_the_recipe_it_ran_with(name):
+    import math
+    expected = REGIONCL_RECIPES[name]
+    cfg = Config.fromfile(osp.join(REPO, 'configs', name))
+    model = cfg.model
+    m = expected['variant'] == 'M'
+    assert model.type == ('RegionCLM' if m else 'RegionCLD')
+    assert (model.queue_len, model.feat_dim, model.momentum) == (65536, 128, 0.999)
+    assert model.loss == dict(type='InfoNCELoss', temperature=0.2)  # both terms (head2, B1)
+    backbone = model.backbone
+    assert (backbone.type, backbone.depth, tuple(backbone.out_indices)) == \
+        ('mmdet.ResNet', expected['depth'], (3,))
+    assert backbone.norm_cfg.type == 'BN' and not backbone.norm_eval
+    assert not backbone.zero_init_residual
+    assert (model.neck.type, model.neck.in_channels, model.neck.hid_channels,
+            model.neck.out_channels) == ('GlobalProjectionNeck', 2048, 2048, 128)
+    assert model.neck.get('norm_cfg') is None
+    assert model.paste_intra_negative == 'as_released'
+    if m:
+        # OpenSelfSup's kaiming fan_in init of convs and MLP (resnet.py:390-395, RegionCLM.py:74)
+        assert backbone.init_cfg[0] == dict(type='Kaiming', layer='Conv2d', mode='fan_in')
+        assert model.neck.init_cfg == dict(type='Kaiming', layer='Linear', mode='fan_in')
+        assert model.swap == dict(sampler='official', pairing='reversal', min_cells=3,
+                                  max_cells=5, stride=32)
+        assert model.loss_weights == dict(loss_instance=1.0, loss_region=1.0)
+    else:
+        assert backbone.get('init_cfg') is None  # torchvision's kaiming fan_out
+        dense = model.dense_neck
+        assert (dense.type, dense.in_channels, dense.hid_channels, dense.out_channels) == \
+            ('DenseProjectionNeck', 2048, 2048, 128)
+        assert model.swap == dict(sampler='grid', pairing='random', min_cells=3, max_cells=5,
+                                  stride=32)
+        assert model.loss_weights == dict(loss_global=0.5, loss_dense=0.5,
+                                          loss_region=expected['region'])
+
+    # MoCo v2's views at 224 px, each drawn on its own, the originals' colour order.
+    loader = cfg.train_dataloader
+    pipeline = loader.dataset.pipeline
+    assert [t['type'] for t in pipeline] == ['LoadImageRGB', 'MultiViewRandomResizedCrop',
+                                             'ViewColorAugment', 'PackRegionPairInputs']
+    crop, color = (TRANSFORMS.build(t) for t in pipeline[1:3])
+    assert (crop.sizes, crop.scales, crop.ratio, crop.flip_prob) == \
+        ((224, 224), ((0.2, 1.0), (0.2, 1.0)), (3 / 4, 4 / 3), 0.5)
+    assert color.ops == ('jitter', 'gray', 'blur') and color.views is None
+    assert (color.jitter_prob, color.grayscale.p, color.blur_prob, color.blur_sigma,
+            color.solarize_prob) == (0.8, 0.2, 0.5, (0.1, 2.0), 0)
+    assert [list(map(float, r)) for r in (color.jitter.brightness, color.jitter.contrast,
+                                          color.jitter.saturation, color.jitter.hue)] == \
+        [[0.6, 1.4], [0.6, 1.4], [0.6, 1.4], [-0.1, 0.1]]
+    assert model.data_preprocessor.mean == (123.675, 116.28, 103.53)
+    assert model.data_preprocessor.std == (58.395, 57.12, 57.375)
+
+    # Batch, optimiser, precision and the learning rate of every epoch.
+    batch, lr = (128, 0.15) if m else (32, 0.03)
+    assert loader.batch_size == batch and loader.drop_last
+    assert cfg.auto_scale_lr.base_batch_size == 8 * batch
+    assert cfg.optim_wrapper.optimizer == dict(type='SGD', lr=lr, momentum=0.9,
+                                               weight_decay=1e-4)
+    if expected['amp'] is None:
+        assert cfg.optim_wrapper.type == 'OptimWrapper'
+    else:
+        assert cfg.optim_wrapper.type == 'MixedPrecisionOptimWrapper'
+        assert (cfg.optim_wrapper.dtype, cfg.optim_wrapper.loss_scale) == \
+            (expected['amp'], 'dynamic')
+    assert cfg.train_cfg.max_epochs == 200
+    if m:  # OpenSelfSup's CosineAnnealing, min_lr 0; the log: 1.500e-01, 7.618e-02, 9.253e-06
+        formula = [lr * (1 + math.cos(math.pi * e / 200)) / 2 for e in range(200)]
+        assert [f'{formula[e]:.3e}' for e in (0, 99, 199)] == ['1.500e-01', '7.618e-02',
+                                                               '9.253e-06']
+    else:  # main_densecl.py:400-416 with --warmup-epochs 5, --epochs 200
+        formula = [lr * ((e + 1) / 5 if e < 5 else (1 + math.cos(math.pi * (e - 4) / 196)) / 2)
+                   for e in range(200)]
+    assert epoch_learning_rates(cfg, 200) == pytest.approx(formula, rel=1e-9, abs=1e-12)

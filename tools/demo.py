@@ -23,7 +23,8 @@
 7. both tables, what they can and cannot show, and the time of every phase.
 
     python tools/demo.py [--work-dir work_dirs/demo] [--algos crosscl global-only
-                         [soco] [detco] [mocov2] [densecl]] [--baseline global-only|mocov2|densecl]
+                         [soco] [detco] [regioncl-m] [regioncl-d] [mocov2] [densecl]]
+                         [--baseline global-only|mocov2|densecl]
                          [--finetune-seeds 0] [--retrieval-seeds 0 1 2] [--quick]
 
 Every file goes under --work-dir; each step prints what it runs, with its log.
@@ -73,6 +74,10 @@ ALGORITHMS = {
                       'configs/demo/soco_r50fpn_demo_photos.py',
                       ('--to', 'mmdet', '--with-fpn', '--with-box-head')),
     'detco': Algorithm('detco', 'DetCo (backbone)', 'configs/demo/detco_r50_demo_photos.py'),
+    'regioncl-m': Algorithm('regioncl-m', 'RegionCL-M (backbone)',
+                            'configs/demo/regioncl-m_r50_demo_photos.py'),
+    'regioncl-d': Algorithm('regioncl-d', 'RegionCL-D (backbone)',
+                            'configs/demo/regioncl-d_r50_demo_photos.py'),
     'mocov2': Algorithm('mocov2', 'MoCo v2', None, None, package='mocov2'),
     'densecl': Algorithm('densecl', 'DenseCL', None, None, package='densecl'),
 }
@@ -344,7 +349,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument('--algos', nargs='+', default=list(DEFAULT_ALGOS),
                         choices=sorted(ALGORITHMS),
                         help='pretraining algorithms to compare with random init '
-                             f'(default: {" ".join(DEFAULT_ALGOS)}); soco and detco add their '
+                             f'(default: {" ".join(DEFAULT_ALGOS)}); soco, detco and regioncl-* add their '
                              'own minutes (README, "What make demo does")')
     parser.add_argument('--baseline', choices=['global-only', 'mocov2', 'densecl'],
                         help="what stands next to CrossCL in place of global-only: "

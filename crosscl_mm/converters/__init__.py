@@ -6,6 +6,8 @@ from .encoder_weights import (Conversion, EncoderWeights, convert, read_pretrain
 # SoCo's readers first: its checkpoints also hold backbone.* and neck.*, which
 # CrossCL's reader would take; SoCo's recognise the box head and predictor only.
 from . import soco  # noqa: E402,F401,I100  (registers its readers)
+# RegionCL's before CrossCL's too: its checkpoints hold backbone.* and neck.* as well.
+from . import regioncl  # noqa: E402,F401
 from . import crosscl  # noqa: E402,F401  (registers its readers)
 from . import detco  # noqa: E402,F401
 # Released layouts with no algorithm of their own here; their recognisers

@@ -129,6 +129,22 @@ def _key_prefixes(state, shown: int = 6) -> str:
                                        if len(found) > shown else '')
 
 
+def read_backbone_only(state, path: str, source: str) -> EncoderWeights:
+    """The ResNet under ``backbone.*`` (prefix stripped) as the whole encoder,
+    for algorithms that pretrain no FPN or box head (DetCo, RegionCL);
+    everything else is dropped. Refused without ``layer4``."""
+    backbone, dropped = OrderedDict(), []
+    for name, value in state.items():
+        if name.startswith('backbone.'):
+            backbone[name[len('backbone.'):]] = value
+        else:
+            dropped.append(name)  # heads, momentum encoder, queues, preprocessor stats
+    if not any(k.startswith('layer4.') for k in backbone):
+        raise CheckpointError(f'{path}: a {source} checkpoint without backbone.layer4 '
+                              f'(the ResNet stages are incomplete)')
+    return EncoderWeights(source, backbone, {}, dropped)
+
+
 def read_pretrained_checkpoint(ckpt, path: str = '<checkpoint>') -> EncoderWeights:
     """Recognise the checkpoint's algorithm and format and read its online
     encoder; a layout no reader recognises is refused with what the file

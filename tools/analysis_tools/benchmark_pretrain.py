@@ -7,8 +7,8 @@
     python tools/analysis_tools/benchmark_pretrain.py --data-only [--algos crosscl detco soco] \
         [--device cpu|cuda] [--batch-size B] [--pipeline-samples N] [--rounds R]
 
-Every algorithm of ``ALGORITHMS`` (crosscl, mocov2, densecl, soco, detco) is
-built from its own config (MoCo v2 and DenseCL from the environment's package:
+Every algorithm of ``ALGORITHMS`` (crosscl, mocov2, densecl, soco, detco, regioncl-m,
+regioncl-d) is built from its own config (MoCo v2 and DenseCL from the environment's package:
 mmselfsup 1.0.0, or mmpretrain 1.2.0 in the ``ENV=mmpretrain`` environment)
 with the same ResNet-50, batch and view size (SoCo's third view at half of it,
 DetCo's local patch sets at their recipe's 255/64 px), and gets one batch of
@@ -157,6 +157,24 @@ def detco_config(size):
     return cfg
 
 
+def regioncl_config(path: str):
+    """A RegionCL config: both views at the view size, the swap boxes at most
+    one cell short of the C5 map's side, the recipe's range of sizes below
+    that (3-5 cells at 224 px, 2-4 at 160, 1-2 at 96)."""
+    def load(size):
+        from mmengine.config import Config
+        cfg = Config.fromfile(osp.join(REPO, path))
+        for t in cfg.train_dataloader.dataset.pipeline:
+            if t.type == 'MultiViewRandomResizedCrop':
+                t.sizes = (size, size)
+        swap = cfg.model.swap
+        max_cells = min(swap.max_cells, size // swap.stride - 1)
+        span = swap.max_cells - swap.min_cells  # the recipe's range of sizes, shifted down
+        swap.update(max_cells=max_cells, min_cells=max(1, max_cells - span))
+        return cfg
+    return load
+
+
 # Add an algorithm here: its config, and its pipeline's input if it needs more than a path.
 ALGORITHMS: Dict[str, Algorithm] = {
     'crosscl': Algorithm(our_config('configs/crosscl_r50fpn_200e_in1k.py')),
@@ -164,6 +182,8 @@ ALGORITHMS: Dict[str, Algorithm] = {
     'densecl': Algorithm(package_config('densecl')),
     'soco': Algorithm(soco_config, soco_data_info),
     'detco': Algorithm(detco_config),
+    'regioncl-m': Algorithm(regioncl_config('configs/regioncl-m_r50_200e_in1k.py')),
+    'regioncl-d': Algorithm(regioncl_config('configs/regioncl-d_r50_200e_in1k.py')),
 }
 
 

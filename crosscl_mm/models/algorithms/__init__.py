@@ -1,5 +1,6 @@
 from .crosscl import CrossCL
 from .detco import DetCo
+from .regioncl import RegionCLD, RegionCLM
 from .soco import SoCo
 
-__all__ = ['CrossCL', 'DetCo', 'SoCo']
+__all__ = ['CrossCL', 'DetCo', 'RegionCLD', 'RegionCLM', 'SoCo']

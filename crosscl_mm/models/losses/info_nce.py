@@ -21,6 +21,11 @@ class InfoNCELoss(nn.Module):
     that with no valid query it is a zero that still carries a gradient
     (cross-entropy with every target ignored is NaN).
 
+    ``row_negatives`` adds one negative of its own to each query, the column
+    after the positive: ``[q_i.k_i | q_i.r_i | q_i.n_j]`` (RegionCL's region
+    term, whose extra negative is the other part of the same composite,
+    Annbless/RegionCL ``RegionCLM.py:250-259``).
+
     Args:
         temperature: softmax temperature ``T``.
     """
@@ -30,13 +35,15 @@ class InfoNCELoss(nn.Module):
         self.temperature = temperature
 
     def forward(self, query: Tensor, positive: Tensor, negatives: Tensor,
-                valid: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+                valid: Optional[Tensor] = None,
+                row_negatives: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
         """
         Args:
             query: ``(M, C)`` queries.
             positive: ``(M, C)`` the positive key of each query.
             negatives: ``(Q, C)`` negatives shared by all queries.
             valid: optional ``(M,)`` bool mask of the queries that count.
+            row_negatives: optional ``(M, C)``, one more negative per query.
 
         Returns:
             tuple: the loss (scalar) and the top-1 accuracy in percent over the
@@ -48,7 +55,10 @@ class InfoNCELoss(nn.Module):
             query, positive, negatives = query.float(), positive.float(), negatives.float()
             l_pos = (query * positive).sum(dim=1, keepdim=True)
             l_neg = query @ negatives.t()
-            logits = torch.cat([l_pos, l_neg], dim=1) / self.temperature
+            columns = [l_pos, l_neg]
+            if row_negatives is not None:
+                columns.insert(1, (query * row_negatives.float()).sum(dim=1, keepdim=True))
+            logits = torch.cat(columns, dim=1) / self.temperature
         target = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)
         per_query = F.cross_entropy(logits, target, reduction='none')
         with torch.no_grad():

@@ -1,7 +1,8 @@
 from .box_head import ConvFCBoxHead, ProjectionMLP
+from .dense_projection import DenseProjectionNeck
 from .global_projection import GlobalProjectionNeck
 from .patch_set_projection import PatchSetProjectionNeck
 from .top_down_fpn import TopDownFPN
 
-__all__ = ['ConvFCBoxHead', 'GlobalProjectionNeck', 'PatchSetProjectionNeck', 'ProjectionMLP',
-           'TopDownFPN']
+__all__ = ['ConvFCBoxHead', 'DenseProjectionNeck', 'GlobalProjectionNeck', 'PatchSetProjectionNeck',
+           'ProjectionMLP', 'TopDownFPN']
