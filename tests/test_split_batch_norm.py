@@ -136,3 +136,20 @@ def test_two_groups_in_one_process_give_the_keys_of_two_ranks(tmp_path):
                                        msg=f'{("global", "local")[kind]} {level}')
             # BN over the whole batch (shuffle BN as the identity) is another computation.
             assert (plain[kind][level] - expected).abs().max() > 1e-3
+
+
+def test_crosscl_warns_in_one_process_and_takes_the_split_option(monkeypatch):
+    import test_crosscl_model as crosscl
+    messages = []
+    monkeypatch.setattr(split_module, 'print_log', lambda msg, **kw: messages.append(msg))
+    monkeypatch.setattr(split_module, '_warned', set())
+    samples, inputs = crosscl.make_samples(4), crosscl.make_inputs(4)
+    backbone = dict(crosscl.tiny_model_cfg()['backbone'], norm_eval=False)
+    for split in (1, 2):
+        torch.manual_seed(0)
+        model = MODELS.build(crosscl.tiny_model_cfg(backbone=backbone, split_batch_bn=split))
+        bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        assert bns and all(isinstance(m, SplitBatchNorm2d) == (split > 1) for m in bns)
+        for _ in range(2):
+            model.train().loss([x.clone() for x in inputs], samples)
+    assert len(messages) == 1 and messages[0].startswith('CrossCL: one process')

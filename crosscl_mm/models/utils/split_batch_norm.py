@@ -6,7 +6,7 @@ BatchNorm never normalises a key with statistics of the batch its query
 came from (the positive pair would otherwise be found through the batch
 statistics, MoCo section 3.3). In one process there is nothing to shuffle
 across: the key encoder's BatchNorm sees the same images as the query
-encoder's. MoCo's one-GPU demo (facebookresearch/moco ``colab/moco_cifar10_demo.ipynb``,
+encoder's. MoCo's one-GPU demo (facebookresearch/moco ``colab/moco_cifar10_demo.ipynb`` @f736491,
 ``SplitBatchNorm`` and ``_batch_shuffle_single_gpu``) emulates N GPUs
 instead: every BatchNorm computes its statistics over N groups of the batch
 and the key batch is permuted in the process before the key encoder.
