@@ -45,6 +45,43 @@ def test_dry_run_env_prroi_amp_sync(capsys, tmp_path):
 def test_full_dry_run_through_the_shell_script():
     proc = run(['bash', 'tools/analysis_tools/gpu_check.sh', '--dry-run'],
                env=dict(PYTHON=sys.executable), timeout=900)
-    assert 'env: ok, prroi: ok, amp: ok, sync: ok, bench: ok, dist: ok' in proc.stdout, \
+    assert 'env: ok, prroi: ok, amp: ok, sync: ok, augment: ok, bench: ok, dist: ok' in proc.stdout, \
         proc.stdout[-4000:]
     assert re.search(r"checkpoints: \['epoch_1.pth'\]", proc.stdout)
+
+
+def test_mmcv_prroi_binding_reaches_the_module_not_the_function():
+    # mmcv.ops re-exports the function under the module's name: binding the kernels to
+    # `import mmcv.ops.prroi_pool as m` failed on the GPU ("'method' object has no
+    # attribute 'ext_module'"). The binding must land on the module the Function reads.
+    import mmcv.ops.prroi_pool  # noqa: F401
+    module = sys.modules['mmcv.ops.prroi_pool']
+    saved = module.ext_module
+    marker = object()
+    try:
+        assert gpu_check.mmcv_prroi_pool(marker) is module.prroi_pool
+        assert module.ext_module is marker
+    finally:
+        module.ext_module = saved
+
+
+def test_adjust_hue_patch_keeps_numpy1_values(tmp_path):
+    """The patched shift equals what numpy 1 computed for mmcv 2.0.1's
+    ``np.uint8(hue_factor * 255)`` over the whole jitter range (numpy 2 refuses
+    the negative ones; that failure is in docs/benchmark.md's GPU log)."""
+    import mmcv
+    import numpy as np
+    source = osp.join(osp.dirname(mmcv.__file__), 'image', 'photometric.py')
+    sdist = tmp_path / 'mmcv-2.0.1'
+    (sdist / 'mmcv' / 'image').mkdir(parents=True)
+    with open(source) as f:
+        original = f.read()
+    (sdist / 'mmcv' / 'image' / 'photometric.py').write_text(original)
+    assert gpu_check.patch_adjust_hue_for_numpy2(str(sdist)) == original.count(gpu_check.HUE_SHIFT) == 2
+    patched = (sdist / 'mmcv' / 'image' / 'photometric.py').read_text()
+    assert gpu_check.HUE_SHIFT not in patched
+    assert patched.count(gpu_check.HUE_SHIFT_WRAPPED) == 2
+    assert int(np.__version__.split('.')[0]) < 2  # this environment computes numpy 1's values
+    for hue_factor in np.linspace(-0.5, 0.5, 1001):
+        with np.errstate(over='ignore'):
+            assert eval(gpu_check.HUE_SHIFT_WRAPPED) == eval(gpu_check.HUE_SHIFT), hue_factor

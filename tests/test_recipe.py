@@ -31,8 +31,9 @@ ALL_TERMS = {'loss_global', 'loss_p4', 'loss_p3', 'loss_p4_p3', 'loss_p3_p4'}
 
 
 def recipe(epochs, lr=0.03, data='data/imagenet/train/', mst=False, terms=ALL_TERMS,
-           p3=CROSSCL_LATTICE, fpn=True, amp=False):
-    return dict(epochs=epochs, lr=lr, data=data, mst=mst, terms=terms, p3=p3, fpn=fpn, amp=amp)
+           p3=CROSSCL_LATTICE, fpn=True, amp=False, gpu_aug=False):
+    return dict(epochs=epochs, lr=lr, data=data, mst=mst, terms=terms, p3=p3, fpn=fpn, amp=amp,
+                gpu_aug=gpu_aug)
 
 
 # Every pretraining config, by file name. A new config must be added here.
@@ -51,6 +52,9 @@ RECIPES = {
 # nothing but the optimizer wrapper).
 RECIPES.update({name.replace('.py', '_amp.py'): dict(RECIPES[name], amp=True)
                 for name in list(RECIPES) if name.startswith('crosscl_r50fpn_')})
+# The photometric ops in the data preprocessor, on the device (tests/test_device_color_augment.py).
+RECIPES['crosscl_r50fpn_200e_in1k_gpu-aug.py'] = dict(RECIPES['crosscl_r50fpn_200e_in1k.py'],
+                                                      gpu_aug=True)
 
 
 def test_every_pretraining_config_is_pinned():
@@ -93,6 +97,11 @@ def test_config_has_the_papers_recipe(name):
     loader = cfg.train_dataloader
     assert loader.dataset.data_root == expected['data']
     pipeline = loader.dataset.pipeline
+    if expected['gpu_aug']:  # the same colour config, run by the data preprocessor
+        (colors,) = model.data_preprocessor.color_augments
+        pipeline = pipeline[:3] + [colors] + pipeline[3:]
+    else:
+        assert not model.data_preprocessor.get('color_augments')
     assert [t['type'] for t in pipeline] == ['LoadImageRGB', 'PairedRandomResizedCrop',
                                              'SlidingWindowRegions', 'ViewColorAugment',
                                              'PackRegionPairInputs']

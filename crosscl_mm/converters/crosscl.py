@@ -30,17 +30,22 @@ def _split_fpn_official(name: str, value, fpn, kind: str, level: int, rest: str)
 
 
 def _is_official(state) -> bool:
-    return any(k.startswith('module.encoder_q.') for k in state)
+    # The FPN tells a CrossCL release from MoCo's module.encoder_q.* layout
+    # (released_resnets.py), which a release without an FPN shares.
+    return any(k.startswith('module.encoder_q.fpn_') for k in state)
 
 
 def _is_crosscl_mm(state) -> bool:
     # CrossCL's own modules: the global projection and the queue beside the
-    # backbone (the FPN is absent in the global-only ablation).
+    # backbone (the FPN is absent in the global-only ablation). OpenSelfSup's
+    # layout also has backbone.*, beside encoder_q.* (released_resnets.py).
     return any(k.startswith('backbone.') for k in state) and \
-        any(k.startswith(('queue.', 'neck.', 'fpn.')) for k in state)
+        any(k.startswith(('queue.', 'neck.', 'fpn.')) for k in state) and \
+        not any(k.startswith('encoder_q.') for k in state)
 
 
-@register_reader('official CrossCL', _is_official)
+@register_reader('official CrossCL', _is_official,
+                 'module.encoder_q.* in torchvision names with fpn_lateral*/fpn_output*')
 def read_official_crosscl(state, path):
     backbone, fpn, dropped = OrderedDict(), {}, []
     for name, value in state.items():
@@ -61,7 +66,8 @@ def read_official_crosscl(state, path):
     return EncoderWeights('official CrossCL', backbone, fpn, dropped)
 
 
-@register_reader('crosscl_mm CrossCL', _is_crosscl_mm)
+@register_reader('crosscl_mm CrossCL', _is_crosscl_mm,
+                 'backbone.* with neck.*, fpn.* or queue.*')
 def read_crosscl_mm(state, path):
     backbone, fpn, dropped = OrderedDict(), {}, []
     for name, value in state.items():

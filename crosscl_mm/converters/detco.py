@@ -18,7 +18,7 @@ def _is_detco_mm(state) -> bool:
         any(k.startswith('backbone.') for k in state)
 
 
-@register_reader('crosscl_mm DetCo', _is_detco_mm)
+@register_reader('crosscl_mm DetCo', _is_detco_mm, 'backbone.* with local_necks.*')
 def read_detco_mm(state, path):
     backbone, dropped = OrderedDict(), []
     for name, value in state.items():

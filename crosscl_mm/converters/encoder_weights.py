@@ -35,16 +35,35 @@ class EncoderWeights:
     box_head: Optional[Dict] = None
 
 
+# torchvision's ResNets by their number of blocks in layer3 and whether the
+# blocks are bottlenecks (conv3): torchvision/models/resnet.py resnet18-152.
+_DEPTHS = {(2, False): 18, (6, False): 34, (6, True): 50, (23, True): 101, (36, True): 152}
+
+
+def resnet_depth(backbone: Dict[str, torch.Tensor]) -> Optional[int]:
+    """The depth of a ResNet in torchvision names, from layer3's block count
+    (None when it is no torchvision ResNet depth)."""
+    blocks = {int(k.split('.')[1]) for k in backbone if k.startswith('layer3.')}
+    bottleneck = any(k.startswith('layer3.0.conv3.') for k in backbone)
+    return _DEPTHS.get((len(blocks), bottleneck)) if blocks == set(range(len(blocks))) else None
+
+
 @dataclass
 class Conversion:
     state_dict: 'OrderedDict[str, torch.Tensor]'
     renamed: List[Tuple[str, str]]
     dropped: List[str]
     not_pretrained: List[str]
+    source: str = ''
+    depth: Optional[int] = None
 
     def summary(self) -> str:
-        lines = [f'exported {len(self.state_dict)} tensors, dropped {len(self.dropped)}, '
-                 f'renamed {sum(a != b for a, b in self.renamed)}']
+        lines = []
+        if self.source:
+            arch = f'ResNet-{self.depth}' if self.depth else 'a ResNet of unknown depth'
+            lines.append(f'read as: {self.source}, {arch}')
+        lines.append(f'exported {len(self.state_dict)} tensors, dropped {len(self.dropped)}, '
+                     f'renamed {sum(a != b for a, b in self.renamed)}')
         if self.dropped:
             groups = sorted({k.rsplit('.', 2)[0] for k in self.dropped})
             lines.append('dropped (no counterpart in the target): ' + ', '.join(groups[:12])
@@ -55,13 +74,16 @@ class Conversion:
 
 
 def tensor_dict(ckpt, path: str) -> Dict[str, torch.Tensor]:
-    """The checkpoint's ``state_dict`` (``model`` in official SoCo files; or
-    the checkpoint itself when it is one), refused unless it maps names to
+    """The checkpoint's ``state_dict`` (``model`` in official SoCo files and
+    detectron2 ``.pkl`` files, ``blobs`` in Caffe2-named ones; or the
+    checkpoint itself when it is one), refused unless it maps names to
     tensors."""
     if isinstance(ckpt, dict) and isinstance(ckpt.get('state_dict'), dict):
         state = ckpt['state_dict']
     elif isinstance(ckpt, dict) and isinstance(ckpt.get('model'), dict):
         state = ckpt['model']
+    elif isinstance(ckpt, dict) and isinstance(ckpt.get('blobs'), dict):
+        state = ckpt['blobs']  # a Detectron/Caffe2 .pkl (detectron2's ImageNet R-50.pkl)
     elif isinstance(ckpt, dict) and ckpt and all(isinstance(k, str) for k in ckpt):
         state = ckpt
     else:
@@ -75,27 +97,51 @@ def tensor_dict(ckpt, path: str) -> Dict[str, torch.Tensor]:
 
 # name -> (recognises(state_dict) -> bool, read(state_dict, path) -> EncoderWeights)
 READERS: Dict[str, Tuple[Callable, Callable]] = {}
+# name -> the tensor names that make the layout, for the refusal message
+LAYOUTS: Dict[str, str] = {}
 
 
-def register_reader(name: str, recognises: Callable[[Dict[str, torch.Tensor]], bool]):
+def register_reader(name: str, recognises: Callable[[Dict[str, torch.Tensor]], bool],
+                    layout: Optional[str] = None):
     """Register ``read(state_dict, path) -> EncoderWeights`` for the
-    checkpoints that ``recognises(state_dict)`` accepts. Readers are tried in
-    registration order."""
+    checkpoints that ``recognises(state_dict)`` accepts; ``layout`` says in a
+    few words which names make it (shown when a checkpoint is refused).
+    Readers are tried in registration order (``converters/__init__.py``) and
+    the first that recognises a checkpoint reads it."""
     def decorator(read):
         READERS[name] = (recognises, read)
+        if layout:
+            LAYOUTS[name] = layout
         return read
     return decorator
 
 
+def _key_prefixes(state, shown: int = 6) -> str:
+    """'module.encoder.* (320), queue (1), ...': what a checkpoint holds."""
+    counts: Dict[str, int] = {}
+    for key in state:
+        parts = key.split('.')
+        prefix = '.'.join(parts[:2]) if parts[0] == 'module' and len(parts) > 2 else parts[0]
+        prefix += '.*' if prefix != key else ''
+        counts[prefix] = counts.get(prefix, 0) + 1
+    found = [f'{p} ({n})' for p, n in counts.items()]
+    return ', '.join(found[:shown]) + (f', ... ({len(found) - shown} more)'
+                                       if len(found) > shown else '')
+
+
 def read_pretrained_checkpoint(ckpt, path: str = '<checkpoint>') -> EncoderWeights:
-    """Recognise the checkpoint's algorithm and format and read its online encoder."""
+    """Recognise the checkpoint's algorithm and format and read its online
+    encoder; a layout no reader recognises is refused with what the file
+    holds and what is accepted."""
     state = tensor_dict(ckpt, path)
     for recognises, read in READERS.values():
         if recognises(state):
             return read(state, path)
+    accepted = '\n'.join(f'  - {name}' + (f': {LAYOUTS[name]}' if name in LAYOUTS else '')
+                          for name in READERS)
     raise CheckpointError(
-        f'{path}: not a checkpoint of a known pretraining ({", ".join(READERS)}); '
-        f'first keys: {list(state)[:5]}')
+        f'{path}: not a checkpoint of a known pretraining (an unknown layout). '
+        f'Found {len(state)} tensors: {_key_prefixes(state)}.\nAccepted layouts:\n{accepted}')
 
 
 def _rename(w: EncoderWeights, backbone_name, fpn_name=None):
@@ -230,7 +276,8 @@ def convert(ckpt, to: str, with_fpn: bool = False, path: str = '<checkpoint>',
     weights = read_pretrained_checkpoint(ckpt, path)
     state, renamed, dropped, not_pretrained = TARGETS[to](weights, with_fpn, with_box_head)
     state = OrderedDict((k, v.detach().clone().contiguous()) for k, v in state.items())
-    return Conversion(state, renamed, dropped, not_pretrained)
+    return Conversion(state, renamed, dropped, not_pretrained, weights.source,
+                      resnet_depth(weights.backbone))
 
 
 def serialise(conversion: Conversion, to: str, source: str, fileobj) -> None:

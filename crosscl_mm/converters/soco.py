@@ -96,12 +96,14 @@ def _is_official_soco(state) -> bool:
         any(k.startswith('module.predictor.') for k in state)
 
 
-@register_reader('crosscl_mm SoCo', _is_crosscl_mm_soco)
+@register_reader('crosscl_mm SoCo', _is_crosscl_mm_soco,
+                 'backbone.*, neck.*, head.convs.*, predictor.*')
 def read_crosscl_mm_soco(state, path):
     return _read(state, path, 'crosscl_mm SoCo', 'backbone.', 'neck.', 'head.', _ours_head_key)
 
 
-@register_reader('official SoCo', _is_official_soco)
+@register_reader('official SoCo', _is_official_soco,
+                 'module.encoder.*, module.neck.*, module.head.conv1-4, module.predictor.*')
 def read_official_soco(state, path):
     return _read(state, path, 'official SoCo', 'module.encoder.', 'module.neck.', 'module.head.',
                  _official_head_key)

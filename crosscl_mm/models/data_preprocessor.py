@@ -4,6 +4,7 @@ import torch
 from mmengine.model import BaseDataPreprocessor
 
 from crosscl_mm.registry import MODELS
+from .color_augment import DeviceColorAugment
 
 
 @MODELS.register_module()
@@ -26,24 +27,35 @@ class RegionPairDataPreprocessor(BaseDataPreprocessor):
             default is off): a blocking copy waits for the GPU to drain, once per
             tensor of the batch, and the asynchronous one is safe from pageable
             and pinned memory alike.
+        color_augments: ``ViewColorAugment`` config dicts (the ``_gpu-aug``
+            configs move them here from the pipeline) run in training on the
+            device, in order, each on its ``views``, before the normalisation:
+            :class:`~crosscl_mm.models.color_augment.DeviceColorAugment`.
     """
 
     def __init__(self,
                  mean: Sequence[float] = (123.675, 116.28, 103.53),
                  std: Sequence[float] = (58.395, 57.12, 57.375),
                  bgr_to_rgb: bool = False,
-                 non_blocking: Optional[bool] = True) -> None:
+                 non_blocking: Optional[bool] = True,
+                 color_augments: Sequence[dict] = ()) -> None:
         super().__init__(non_blocking)
         self.register_buffer('mean', torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1), False)
         self.register_buffer('std', torch.tensor(std, dtype=torch.float32).view(-1, 1, 1), False)
         self.bgr_to_rgb = bgr_to_rgb
+        self.color_augments = [DeviceColorAugment.from_config(cfg) for cfg in color_augments]
 
     def forward(self, data: dict, training: bool = False) -> dict:
         data = self.cast_data(data)
         views = [torch.stack(v) if isinstance(v, (list, tuple)) else v for v in data['inputs']]
-        normalised = []
-        for view in views:
-            if self.bgr_to_rgb:
-                view = view.flip(-3)  # the channel axis, also of (N, P, 3, H, W) patch stacks
-            normalised.append((view.float() - self.mean) / self.std)
+        if self.bgr_to_rgb:  # the channel axis, also of (N, P, 3, H, W) patch stacks
+            views = [view.flip(-3) for view in views]
+        if training:
+            for augment in self.color_augments:
+                for i in range(len(views)) if augment.views is None else augment.views:
+                    if i >= len(views):
+                        raise IndexError(f'color_augments: view {i} of {augment} but the batch '
+                                         f'has {len(views)} views')
+                    views[i] = augment(views[i])
+        normalised = [(view.float() - self.mean) / self.std for view in views]
         return dict(inputs=normalised, data_samples=data.get('data_samples'))

@@ -86,3 +86,74 @@ def allowed_globals(extra: Sequence) -> Iterator[None]:
     finally:
         torch.serialization.clear_safe_globals()
         torch.serialization.add_safe_globals(before)
+
+
+class RefusedGlobalError(pickle.UnpicklingError):
+    """A plain pickle names a global outside :data:`NUMPY_PICKLE_GLOBALS`."""
+
+    def __init__(self, module: str, name: str):
+        super().__init__(f'{module}.{name}')
+        self.module, self.name = module, name
+
+
+# What numpy arrays and scalars pickle to, as (module, name): ndarray.__reduce__
+# gives _reconstruct + ndarray + dtype (protocols 2-4); __reduce_ex__(5) gives
+# _frombuffer; numpy scalars give multiarray.scalar. numpy 2 writes numpy._core
+# where numpy 1 writes numpy.core: both spellings resolve to the installed one.
+# Python 3 pickles bytes at protocol 2 as _codecs.encode(text, 'latin1') (a
+# string to bytes; torch's weights-only unpickler admits it for the same
+# reason). collections.OrderedDict is plain data. Nothing else is admitted.
+NUMPY_PICKLE_GLOBALS = (
+    ('_codecs', 'encode'),
+    ('numpy.core.multiarray', '_reconstruct'),
+    ('numpy.core.multiarray', 'scalar'),
+    ('numpy.core.numeric', '_frombuffer'),
+    ('numpy', 'ndarray'),
+    ('numpy', 'dtype'),
+    ('collections', 'OrderedDict'),
+)
+
+
+def _numpy_pickle_global(module: str, name: str):
+    spelled = module.replace('numpy._core', 'numpy.core', 1)
+    if (spelled, name) not in NUMPY_PICKLE_GLOBALS:
+        raise RefusedGlobalError(module, name)
+    for candidate in (spelled, spelled.replace('numpy.core', 'numpy._core', 1)):
+        try:
+            found = getattr(importlib.import_module(candidate), name, None)
+        except ImportError:
+            continue
+        if found is not None:
+            return found
+    raise RefusedGlobalError(module, name)
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        return _numpy_pickle_global(module, name)
+
+
+def load_numpy_pickle(fileobj):
+    """Unpickle plain data and numpy arrays only (a detectron2 ``.pkl``:
+    ``{'model': {name: ndarray}, '__author__': ..., 'matching_heuristics': ...}``).
+
+    ``find_class`` admits exactly :data:`NUMPY_PICKLE_GLOBALS`; any other
+    global (``os.system``, a class with ``__reduce__``) raises
+    :class:`RefusedGlobalError` before it is called. Arrays of Python objects
+    are refused too (their elements could only be plain data here, but a
+    state dict has no use for them). ``encoding='latin1'`` reads numpy arrays
+    pickled by Python 2, as detectron2's own loader does
+    (detectron2/checkpoint/detection_checkpoint.py).
+    """
+    import numpy as np
+    obj = _NumpyOnlyUnpickler(fileobj, encoding='latin1').load()
+    pending = [obj]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, (list, tuple)):
+            pending.extend(value)
+        elif isinstance(value, np.ndarray) and value.dtype.hasobject:
+            raise pickle.UnpicklingError('an array of Python objects (dtype object)')
+    return obj

@@ -4,6 +4,8 @@
         [--device cpu|cuda] [--quick] [--batch-size B] [--img-size S] [--rounds R] \
         [--iters-per-round N] [--precision fp32 [amp]] [--channels-last] \
         [--pipeline-workers W] [--pipeline-samples N] [--no-memory]
+    python tools/analysis_tools/benchmark_pretrain.py --data-only [--algos crosscl detco soco] \
+        [--device cpu|cuda] [--batch-size B] [--pipeline-samples N] [--rounds R]
 
 Every algorithm of ``ALGORITHMS`` (crosscl, mocov2, densecl, soco, detco) is
 built from its own config (MoCo v2 and DenseCL from the environment's package:
@@ -36,6 +38,15 @@ round, so machine noise falls on all of them alike. Reported per algorithm:
   separate process that builds that algorithm alone and runs two steps (RSS
   is per process: it cannot be split between algorithms sharing one).
 
+``--data-only`` measures the data path alone, for the algorithms whose
+photometric ops can run on the device (``DATA_PATHS``): their train pipeline
+as configured (PIL colour steps in the workers) and as in its ``_gpu-aug``
+config (decode, crops, flips and boxes only), on ImageNet-sized JPEGs
+(scikit-image's colour photos at 500 px, written to a temporary folder):
+CPU seconds per image of one thread, as a dataloader worker spends them, in
+alternating rounds, and images/s per core; then the time the data
+preprocessor adds to a batch on ``--device`` to run the colour steps.
+
 On a machine shared with other jobs, set ``OMP_NUM_THREADS=1``: with two
 intra-op threads on two busy cores every op waits for its slower thread, and
 steps took 5-8 times longer than on the idle machine, erratically (see
@@ -62,7 +73,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if REPO not in sys.path:
@@ -119,14 +130,15 @@ def soco_config(size):
     return cfg
 
 
-def soco_data_info(img_path: str, index: int) -> dict:
+def soco_data_info(img_path: str, index: int, cache: Optional[str] = None) -> dict:
     """A photo and its SoCo proposals, computed once (selective search, about
-    a second a photo) into a cache beside the other temporary files."""
+    a second a photo) into ``cache`` (default: a cache of scikit-image's
+    photos beside the other temporary files; records are named by file name)."""
     from crosscl_mm.datasets.proposal_records import (proposal_record_path,
                                                       write_proposal_record)
     from crosscl_mm.datasets.proposals import soco_proposals
     from crosscl_mm.datasets.transforms.loading import decode_rgb
-    cache = osp.join(tempfile.gettempdir(), 'crosscl_mm_benchmark_proposals')
+    cache = cache or osp.join(tempfile.gettempdir(), 'crosscl_mm_benchmark_proposals')
     record = proposal_record_path(cache, osp.dirname(img_path), img_path)
     if not osp.exists(record):
         img = decode_rgb(img_path)
@@ -160,6 +172,24 @@ def photo_paths() -> List[str]:
     return skimage_photo_paths()
 
 
+def pipeline_and_collate(cfg):
+    """The train pipeline and the collate function of a parsed config."""
+    from mmengine.dataset import Compose
+    from mmengine.registry import FUNCTIONS, TRANSFORMS, DefaultScope
+    scope = cfg.get('default_scope', 'crosscl_mm')
+    if scope != 'crosscl_mm':
+        importlib.import_module(f'{scope}.datasets')
+    loader = cfg.train_dataloader
+    with DefaultScope.overwrite_default_scope(scope):
+        pipeline = Compose([TRANSFORMS.build(t) for t in loader.dataset.pipeline])
+        collate_cfg = dict(loader.get('collate_fn', dict(type='pseudo_collate')))
+        collate_cfg.pop('_scope_', None)  # injected by cross-package _base_ (see compat.py)
+        collate_fn = collate_cfg.pop('type')
+        collate = partial(FUNCTIONS.get(collate_fn) if isinstance(collate_fn, str)
+                          else collate_fn, **collate_cfg)
+    return pipeline, collate
+
+
 class Built:
     """One algorithm, built: model on the device, pipeline, a collated batch,
     and one optimizer wrapper per precision around one SGD optimizer."""
@@ -169,8 +199,7 @@ class Built:
                  seed: int = 0) -> None:
         import numpy as np
         import torch
-        from mmengine.registry import FUNCTIONS, MODELS, TRANSFORMS, DefaultScope
-        from mmengine.dataset import Compose
+        from mmengine.registry import MODELS, DefaultScope
 
         import crosscl_mm  # noqa: F401  (registers our modules, applies compat fixes)
         from mmengine.logging import MessageHub
@@ -183,16 +212,10 @@ class Built:
         if self.scope != 'crosscl_mm':
             importlib.import_module(f'{self.scope}.models')
             importlib.import_module(f'{self.scope}.datasets')
-        loader = cfg.train_dataloader
         paths = photo_paths()
         self.data_infos = [spec.data_info(p, i) for i, p in enumerate(paths)]
+        self.pipeline, self.collate = pipeline_and_collate(cfg)
         with DefaultScope.overwrite_default_scope(self.scope):
-            self.pipeline = Compose([TRANSFORMS.build(t) for t in loader.dataset.pipeline])
-            collate_cfg = dict(loader.get('collate_fn', dict(type='pseudo_collate')))
-            collate_cfg.pop('_scope_', None)  # injected by cross-package _base_ (see compat.py)
-            collate_fn = collate_cfg.pop('type')
-            self.collate = partial(FUNCTIONS.get(collate_fn) if isinstance(collate_fn, str)
-                                   else collate_fn, **collate_cfg)
             torch.manual_seed(seed)
             random.seed(seed)  # pipelines also draw from Python's and numpy's generators
             np.random.seed(seed)
@@ -446,10 +469,147 @@ def format_report(results: dict) -> str:
     return '\n'.join(lines)
 
 
+# ---- data-only mode: the PIL colour path against the device colour path ------------------
+
+# algorithm: (its config, its _gpu-aug config: the same pipeline without the colour steps,
+# which its data preprocessor runs on the device)
+DATA_PATHS = {
+    'crosscl': ('configs/crosscl_r50fpn_200e_in1k.py', 'configs/crosscl_r50fpn_200e_in1k_gpu-aug.py'),
+    'detco': ('configs/detco_r50_200e_in1k.py', 'configs/detco_r50_200e_in1k_gpu-aug.py'),
+    'soco': ('configs/soco_r50fpn_400e_in1k.py', 'configs/soco_r50fpn_400e_in1k_gpu-aug.py'),
+}
+
+
+# scikit-image's colour photographs (its logo, colour chart and gray images left out)
+COLOUR_PHOTOS = ('astronaut.png', 'chelsea.png', 'coffee.png', 'rocket.jpg',
+                 'motorcycle_left.png', 'motorcycle_right.png', 'hubble_deep_field.jpg',
+                 'ihc.png', 'retina.jpg')
+
+
+def imagenet_like_jpegs(dst: str, long_side: int = 500, quality: int = 90) -> List[str]:
+    """scikit-image's colour photos resized (bicubic) to ``long_side`` on their
+    longer side, written as JPEGs of ``quality``: ImageNet-sized files to decode."""
+    from PIL import Image
+    from crosscl_mm.utils.sample_photos import skimage_photo_paths
+    os.makedirs(dst, exist_ok=True)
+    written = []
+    for path in skimage_photo_paths(COLOUR_PHOTOS):
+        with Image.open(path) as img:
+            img = img.convert('RGB')
+            scale = long_side / max(img.size)
+            img = img.resize((round(img.width * scale), round(img.height * scale)),
+                             Image.BICUBIC)
+            out = osp.join(dst, osp.splitext(osp.basename(path))[0] + '.jpg')
+            img.save(out, quality=quality)
+            written.append(out)
+    return written
+
+
+def data_only(algos: Sequence[str], device: str = 'cpu', samples: int = 120, rounds: int = 6,
+              batch_size: int = 64, img_size: int = 224, reps: int = 5, log=print) -> dict:
+    """CPU seconds per image of each algorithm's train pipeline with the PIL
+    colour steps and without them (the ``_gpu-aug`` config: the device does
+    them), measured in this process on one thread as a dataloader worker runs
+    it, in ``rounds`` alternating rounds; and the time the data preprocessor
+    adds to a batch of ``batch_size`` to run those colour steps on ``device``."""
+    import torch
+    from mmengine.config import Config
+    from mmengine.registry import MODELS, DefaultScope
+    import crosscl_mm  # noqa: F401
+    torch.set_num_threads(1)  # what a dataloader worker runs with
+    jpeg_dir = tempfile.mkdtemp(prefix='crosscl_mm_jpegs_')
+    try:
+        paths = imagenet_like_jpegs(jpeg_dir)
+        # SoCo's proposals of these JPEGs beside them, removed with them (the default
+        # cache is named by file name and holds the original photos' records)
+        soco_info = partial(soco_data_info, cache=osp.join(jpeg_dir, 'proposals'))
+        infos = {name: [(soco_info if name == 'soco' else default_data_info)(p, i)
+                        for i, p in enumerate(paths)] for name in algos}
+        paths_cfg = {}
+        for name in algos:
+            for kind, config in zip(('pil', 'device'), DATA_PATHS[name]):
+                cfg = Config.fromfile(osp.join(REPO, config))
+                for t in cfg.train_dataloader.dataset.pipeline:  # the view size
+                    if t.type == 'PairedRandomResizedCrop':
+                        t.size = img_size
+                paths_cfg[(name, kind)] = cfg
+        pipelines = {key: pipeline_and_collate(cfg) for key, cfg in paths_cfg.items()}
+        order = list(pipelines)
+        per_round = max(1, samples // rounds)
+        cpu_s = {key: [] for key in order}
+        for r in range(rounds):
+            for key in order[r % len(order):] + order[:r % len(order)]:
+                pipeline = pipelines[key][0]
+                data = infos[key[0]]
+                torch.manual_seed(r)
+                random.seed(r)
+                start = time.process_time()
+                for i in range(per_round):
+                    pipeline(dict(data[(r * per_round + i) % len(data)]))
+                cpu_s[key].append((time.process_time() - start) / per_round)
+
+        added_ms = {}
+        for name in algos:
+            pipeline, collate = pipelines[(name, 'device')]
+            batch = collate([pipeline(dict(infos[name][i % len(infos[name])]))
+                             for i in range(batch_size)])
+            pre_cfg = paths_cfg[(name, 'device')].model.data_preprocessor
+            with DefaultScope.overwrite_default_scope('crosscl_mm'):
+                with_aug = MODELS.build(pre_cfg).to(device)
+                without = MODELS.build(dict(pre_cfg, color_augments=[])).to(device)
+            times = {}
+            for label, pre in (('with', with_aug), ('without', without)):
+                runs = []
+                for _ in range(reps + 1):
+                    if device == 'cuda':
+                        torch.cuda.synchronize()
+                    start = time.perf_counter()
+                    pre(batch, True)
+                    if device == 'cuda':
+                        torch.cuda.synchronize()
+                    runs.append(time.perf_counter() - start)
+                times[label] = statistics.median(runs[1:])  # the first warms up
+            added_ms[name] = (times['with'] - times['without']) * 1000
+    finally:
+        import shutil
+        shutil.rmtree(jpeg_dir, ignore_errors=True)
+    return dict(algos=list(algos), device=device, jpegs=len(paths), long_side=500,
+                img_size=img_size, samples_per_path=per_round * rounds, rounds=rounds,
+                batch_size=batch_size, load_average=os.getloadavg()[0],
+                cpu_s_per_image={f'{a}/{k}': v for (a, k), v in cpu_s.items()},
+                preprocessor_added_ms=added_ms)
+
+
+def format_data_only(results: dict) -> str:
+    import torch
+    device = results['device']
+    where = (f'{torch.cuda.get_device_name()}' if device == 'cuda'
+             else f'the CPU ({os.cpu_count()} cores, load average {results["load_average"]:.1f})')
+    lines = [f'{results["jpegs"]} JPEGs of {results["long_side"]} px (longer side), views at '
+             f'{results["img_size"]} px, {results["samples_per_path"]} images per path in '
+             f'{results["rounds"]} alternating rounds, CPU time of one thread '
+             f'(torch {torch.__version__})', '',
+             '| algorithm | path | CPU ms / image | images/s per core | device / PIL |',
+             '| --- | --- | --- | --- | --- |']
+    for a in results['algos']:
+        pil = statistics.median(results['cpu_s_per_image'][f'{a}/pil'])
+        dev = statistics.median(results['cpu_s_per_image'][f'{a}/device'])
+        lines.append(f'| {a} | PIL colours in the workers | {pil * 1000:.2f} | {1 / pil:.1f} | |')
+        lines.append(f'| {a} | colours on the device | {dev * 1000:.2f} | {1 / dev:.1f} | '
+                     f'{pil / dev:.2f}x |')
+    lines.append('')
+    for a in results['algos']:
+        ms = results['preprocessor_added_ms'][a]
+        lines.append(f'{a}: the data preprocessor adds {ms:.1f} ms per batch of '
+                     f'{results["batch_size"]} on {where} for the colour steps '
+                     f'({results["batch_size"] / ms * 1000:.0f} images/s)')
+    return '\n'.join(lines)
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--algos', nargs='+', default=['crosscl', 'mocov2', 'densecl'],
-                        choices=sorted(ALGORITHMS))
+    parser.add_argument('--algos', nargs='+', choices=sorted(ALGORITHMS),
+                        help='default: crosscl mocov2 densecl (--data-only: crosscl detco)')
     parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
     parser.add_argument('--quick', action='store_true',
                         help='batch 2, 7 rounds of 1 step, 42 pipeline samples')
@@ -464,8 +624,20 @@ def parse_args(argv=None):
     parser.add_argument('--no-memory', action='store_true',
                         help='skip the per-algorithm memory processes (CPU)')
     parser.add_argument('--json', help='also write the figures to this file')
+    parser.add_argument('--data-only', action='store_true',
+                        help='CPU cost per image of the pipelines, PIL colours vs device '
+                        'colours (--algos from crosscl detco soco), and the preprocessor\'s '
+                        'added time per batch (--batch-size, default 64) on --device')
     parser.add_argument('--memory-worker', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    args.algos = args.algos or (['crosscl', 'detco'] if args.data_only
+                                else ['crosscl', 'mocov2', 'densecl'])
+    if args.data_only:
+        unknown = sorted(set(args.algos) - set(DATA_PATHS))
+        if unknown:
+            parser.error(f'--data-only: no device path for {unknown}; choose from '
+                         f'{sorted(DATA_PATHS)}')
+        args.batch_size = args.batch_size or (4 if args.quick else 64)
     args.batch_size = args.batch_size or (2 if args.quick else 8)
     args.rounds = args.rounds or (7 if args.quick else 10)
     args.iters_per_round = args.iters_per_round or (1 if args.quick else 2)
@@ -485,6 +657,15 @@ def main(argv=None):
     quiet_mmengine()
     if args.memory_worker:
         memory_worker(args.memory_worker, args.batch_size, args.img_size, args.channels_last)
+        return
+    if args.data_only:
+        results = data_only(args.algos, args.device, args.pipeline_samples,
+                            min(args.rounds, args.pipeline_samples), args.batch_size,
+                            args.img_size, log=lambda msg: print(msg, file=sys.stderr))
+        print('\n' + format_data_only(results))
+        if args.json:
+            with open(args.json, 'w') as f:
+                json.dump(results, f, indent=1)
         return
     if REFERENCE not in args.algos:
         print(f'note: no ratios without {REFERENCE} in --algos', file=sys.stderr)

@@ -2,7 +2,8 @@
 precision, host synchronisations, the pretraining benchmark and the launcher.
 
     python tools/analysis_tools/gpu_check.py [--device cuda|cpu] [--dry-run] \
-        [--stages env prroi amp sync bench dist] [--mmcv-src DIR] [--prroi-build DIR] \
+        [--stages env prroi amp sync augment bench dist] [--mmcv-src DIR] \
+        [--prroi-build DIR] \
         [--work-dir DIR]
     python tools/analysis_tools/gpu_check.py --build-prroi-ext MMCV_SRC BUILD_DIR
     python tools/analysis_tools/gpu_check.py --build-mmcv-cpu-ops MMCV_SRC
@@ -25,6 +26,14 @@ and the others still run; the exit status is 1 if any failed):
 - sync: host synchronisations of one CrossCL ``train_step`` plus
   ``FiniteLossHook`` under ``torch.cuda.set_sync_debug_mode('warn')``, by
   source line. CUDA only (tests/test_host_sync.py is the CPU review);
+- augment: the photometric ops on the device (``color_augment_check.report``):
+  each op against PIL with fixed parameters, the two-sample statistics of
+  many draws against the torchvision/PIL recipe (and the hue 0.4 and
+  shared-order mutations, which must fail), the ops' images/s at batch 64,
+  128 and 256 of 224 px views; then ``benchmark_pretrain.data_only``: CPU
+  time per image of CrossCL's and DetCo's pipelines with PIL colours and
+  without (this machine's cores), and the time the data preprocessor adds
+  per batch of 256 for the colours on the device;
 - bench: ``benchmark_pretrain.run_benchmark`` for CrossCL, MoCo v2 and
   DenseCL, batch 64 at 224 px, fp32 and AMP, pipelines with 16 workers,
   then AMP with channels-last parameters;
@@ -50,7 +59,7 @@ from types import SimpleNamespace
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path[:0] = [p for p in (REPO, osp.join(REPO, 'tools', 'analysis_tools')) if p not in sys.path]
-STAGES = ('env', 'prroi', 'amp', 'sync', 'bench', 'dist')
+STAGES = ('env', 'prroi', 'amp', 'sync', 'augment', 'bench', 'dist')
 CROSSCL_CONFIG = 'configs/crosscl_r50fpn_200e_in1k.py'
 TINY_CONFIG = 'tests/configs/crosscl_r18_tiny.py'
 
@@ -105,6 +114,26 @@ def build_prroi_ext(mmcv_src: str, build_dir: str):
                 verbose=True)
 
 
+HUE_SHIFT = 'np.uint8(hue_factor * 255)'
+HUE_SHIFT_WRAPPED = 'np.uint8(int(hue_factor * 255) % 256)'
+
+
+def patch_adjust_hue_for_numpy2(mmcv_src: str) -> int:
+    """mmcv 2.0.1's ``adjust_hue`` shifts hue by ``np.uint8(hue_factor * 255)``,
+    which numpy 1 wraps for a negative factor and numpy 2 refuses
+    (``OverflowError: Python integer -5 out of bounds for uint8``; every
+    MoCo v2 pipeline with hue jitter, measured on the GPU machine's numpy 2.5).
+    The modulo gives numpy 1's value for every factor in [-0.5, 0.5]. Returns
+    the number of places patched in the unpacked sdist."""
+    path = osp.join(mmcv_src, 'mmcv', 'image', 'photometric.py')
+    with open(path) as f:
+        text = f.read()
+    count = text.count(HUE_SHIFT)
+    with open(path, 'w') as f:
+        f.write(text.replace(HUE_SHIFT, HUE_SHIFT_WRAPPED))
+    return count
+
+
 def build_mmcv_cpu_ops(mmcv_src: str) -> None:
     """Build mmcv's ops for the CPU in place (``MAX_JOBS`` parallel), with the
     C++ standard this torch needs (tools/install/build_mmcv.py's fix)."""
@@ -114,6 +143,9 @@ def build_mmcv_cpu_ops(mmcv_src: str) -> None:
     cxx = required_cxx_standard(osp.join(osp.dirname(torch.__file__), 'include'))
     if cxx > 14:
         patch_cxx_standard(osp.join(mmcv_src, 'setup.py'), cxx)
+    import numpy
+    if int(numpy.__version__.split('.')[0]) >= 2:
+        patch_adjust_hue_for_numpy2(mmcv_src)
     # mmcv's setup.py compiles every CUDA op whenever it sees a GPU; hiding the
     # GPU from the build keeps it to the CPU ops (PrRoIPool's kernel is built apart).
     env = dict(os.environ, MMCV_WITH_OPS='1', FORCE_CUDA='0', CUDA_VISIBLE_DEVICES='',
@@ -185,7 +217,9 @@ def crosscl_windows(size: int, count: int, seed: int = 0):
 
 def mmcv_prroi_pool(ext):
     """mmcv's own ``PrRoIPoolFunction``, calling the CUDA kernels in ``ext``."""
-    import mmcv.ops.prroi_pool as mmcv_prroi
+    # mmcv.ops re-exports the function prroi_pool under the module's name, so
+    # `import mmcv.ops.prroi_pool as m` binds the function; the module is in sys.modules.
+    mmcv_prroi = importlib.import_module('mmcv.ops.prroi_pool')
     mmcv_prroi.ext_module = ext  # mmcv's _ext here holds CPU ops only
     return mmcv_prroi.prroi_pool
 
@@ -398,6 +432,24 @@ def stage_sync(args):
             f'FiniteLossHook, {ours} from crosscl_mm')
         for loc, n in where.most_common():
             say(f'  {n:4d}  {loc}')
+
+
+def stage_augment(args):
+    import color_augment_check
+    from benchmark_pretrain import data_only, format_data_only
+    if args.dry_run:
+        ok = color_augment_check.report(args.device, batch_sizes=(4,), size=64, log=say)
+        results = data_only(['crosscl', 'detco'], args.device, samples=4, rounds=2,
+                            batch_size=2, reps=1, log=say)
+    else:
+        ok = color_augment_check.report(args.device, batch_sizes=(64, 128, 256), size=224,
+                                        log=say)
+        results = data_only(['crosscl', 'detco'], args.device, samples=96, rounds=4,
+                            batch_size=256, log=say)
+    say()
+    say(format_data_only(results))
+    if not ok:
+        raise RuntimeError('a colour augmentation check failed (see above)')
 
 
 def stage_bench(args):

@@ -58,7 +58,9 @@ stamp "installing $(ls "$WHEELS"/*.whl | wc -l) wheels into $SITE"
 "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target "$SITE" "$WHEELS"/*.whl || exit 1
 export PYTHONPATH="$PWD:$SITE${PYTHONPATH:+:$PYTHONPATH}"
-if ! "$PY" -c "import numpy, cv2, scipy, skimage, matplotlib, torch" 2>"$BUILD.numpy.log"; then
+# scipy.sparse and scipy.stats (imported by mmdet through seaborn) are where a scipy built
+# for numpy 2 fails under numpy 1.26 (`np.long`); `import scipy` alone passes.
+if ! "$PY" -c "import numpy, cv2, scipy.sparse, scipy.stats, skimage, matplotlib, torch" 2>"$BUILD.numpy.log"; then
     stamp "the image's packages do not import with numpy 1.26 ($(tail -1 "$BUILD.numpy.log"));" \
           "using the image's numpy instead (mmcv 2.0.1's adjust_hue may fail under numpy 2)"
     rm -rf "$SITE"/numpy "$SITE"/numpy-* "$SITE"/numpy.libs

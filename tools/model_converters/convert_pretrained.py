@@ -3,11 +3,17 @@
     python tools/model_converters/convert_pretrained.py INPUT OUTPUT \
         --to {mmdet,detectron2,torchvision} [--with-fpn] [--with-box-head]
 
-INPUT is a crosscl_mm checkpoint of any of its algorithms or an official
-release (the algorithm and format are detected from the tensor names); only
-the online encoder is exported. The input is loaded
-with ``weights_only=True`` (nothing in it can run code); junk is refused with
-exit code 2 and no output file; the output is written atomically.
+INPUT is a crosscl_mm checkpoint of any of its algorithms or a released one
+(official CrossCL and SoCo; DetCo and DenseCL releases in torchvision names;
+MoCo v1/v2; RegionCL-M's OpenSelfSup layout; CoinCheung/DenseCL's DenseCL and
+RegionCL-D; a detectron2 ``.pkl``), ResNet-50 or ResNet-101: the layout and
+the depth are detected from the tensor names and printed. Only the online
+encoder is exported. The input is loaded with ``weights_only=True``, or, for
+a detectron2 ``.pkl`` (a plain pickle of numpy arrays), with an unpickler
+that admits numpy arrays and plain data only: nothing in it can run code.
+Junk, and a layout no reader knows (the message lists what the file holds
+and the accepted layouts), are refused with exit code 2 and no output file;
+the output is written atomically.
 
 - ``--to mmdet``: ``backbone.*`` for mmdet's ResNet, and with ``--with-fpn``
   ``neck.*`` for mmdet's FPN of a standard R50-FPN. Load it with
@@ -15,10 +21,10 @@ exit code 2 and no output file; the output is written atomically.
   (and ``prefix='neck.'``) or ``load_from``. With ``--with-box-head``
   (SoCo) also ``roi_head.bbox_head.shared_convs/shared_fcs`` for mmdet's
   ``Shared4Conv1FCBBoxHead`` (``prefix='roi_head.bbox_head.'``).
-- ``--to detectron2``: a .pkl in detectron2's R50-FPN names with
+- ``--to detectron2``: a .pkl in detectron2's ResNet(-FPN) names with
   ``matching_heuristics`` (``roi_heads.box_head.conv1-4/fc1`` with
   ``--with-box-head``).
-- ``--to torchvision``: a ``resnet50`` state dict (all but ``fc``).
+- ``--to torchvision``: a ``resnet50`` / ``resnet101`` state dict (all but ``fc``).
 """
 import argparse
 import sys

@@ -35,6 +35,11 @@ class LoadProposals(BaseTransform):
     ``(N, 4)`` float64 inclusive corners ``(x1, y1, x2, y2)``, ``x2 = left +
     width - 1``.
 
+    A record of the packed form arrives already read, as
+    ``results['proposals_size']`` and ``results['proposals_boxes']``
+    (:class:`~crosscl_mm.datasets.ProposalsFolder`); ``proposals_path`` then
+    names its shard file.
+
     Runs after the image is loaded and refuses, naming both files, a record
     whose image size differs from the decoded image (proposals of another
     image, or of the image before its EXIF rotation).
@@ -42,11 +47,16 @@ class LoadProposals(BaseTransform):
 
     def transform(self, results: dict) -> dict:
         path = results['proposals_path']
-        (width, height), boxes = read_proposal_record(path)
+        if 'proposals_boxes' in results:
+            (width, height), boxes = results['proposals_size'], results['proposals_boxes']
+            where = f'{path} (the record of {results["img_path"]})'
+        else:
+            (width, height), boxes = read_proposal_record(path)
+            where = path
         img_h, img_w = results['img'].shape[:2]
         if (width, height) != (img_w, img_h):
             raise ProposalRecordError(
-                f'{path}: field "size" is {width}x{height}, but {results["img_path"]} decodes to '
+                f'{where}: field "size" is {width}x{height}, but {results["img_path"]} decodes to '
                 f'{img_w}x{img_h}; regenerate the proposals of this folder')
         results['proposals'] = proposal_corners(boxes)
         return results

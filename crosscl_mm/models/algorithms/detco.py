@@ -154,9 +154,10 @@ class DetCo(PretrainingAlgorithm):
         if len(global_maps) != len(self.level_names):
             raise ValueError(f'DetCo: the backbone returns {len(global_maps)} stages but '
                              f'level_names has {len(self.level_names)}')
-        global_emb = {level: F.normalize(encoder['global_necks'][level](x), dim=1)
+        # Normalised in float32 under mixed precision (the InfoNCE softmax is float32 too).
+        global_emb = {level: F.normalize(encoder['global_necks'][level](x).float(), dim=1)
                       for level, x in zip(self.level_names, global_maps)}
-        local_emb = {level: F.normalize(encoder['local_necks'][level](x), dim=1)
+        local_emb = {level: F.normalize(encoder['local_necks'][level](x).float(), dim=1)
                      for level, x in zip(self.level_names, patch_maps)}
         return global_emb, local_emb
 

@@ -166,7 +166,9 @@ class SoCo(PretrainingAlgorithm):
             embedded = [self._project(net, feats, predict) for feats in pooled]
         else:
             embedded = self._project(net, torch.cat(pooled), predict).split(n * k)
-        return torch.cat([F.normalize(z, dim=1).view(n, k, -1) for z in embedded], dim=1)
+        # float32 under mixed precision, as apex O1 runs F.normalize in the official code
+        # (apex/amp/lists/functional_overrides.py:46 @ e13873d, 'normalize').
+        return torch.cat([F.normalize(z.float(), dim=1).view(n, k, -1) for z in embedded], dim=1)
 
     def _project(self, net, feats: Tensor, predict: bool) -> Tensor:
         z = net['projector'](net['head'](feats))

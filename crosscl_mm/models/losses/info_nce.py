@@ -42,11 +42,15 @@ class InfoNCELoss(nn.Module):
             tuple: the loss (scalar) and the top-1 accuracy in percent over the
             valid queries, i.e. how often the positive scores above every negative.
         """
-        l_pos = (query * positive).sum(dim=1, keepdim=True)
-        l_neg = query @ negatives.t()
-        logits = torch.cat([l_pos, l_neg], dim=1) / self.temperature
+        # float32 logits under mixed precision too: with T = 0.2 a logit near 5 would be
+        # rounded to 1/32 in bfloat16, and the (M, Q) product is small beside the encoders.
+        with torch.autocast(device_type=query.device.type, enabled=False):
+            query, positive, negatives = query.float(), positive.float(), negatives.float()
+            l_pos = (query * positive).sum(dim=1, keepdim=True)
+            l_neg = query @ negatives.t()
+            logits = torch.cat([l_pos, l_neg], dim=1) / self.temperature
         target = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)
-        per_query = F.cross_entropy(logits.float(), target, reduction='none')
+        per_query = F.cross_entropy(logits, target, reduction='none')
         with torch.no_grad():
             correct = (logits.argmax(dim=1) == 0).float()
         if valid is None:

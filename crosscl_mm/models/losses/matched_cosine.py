@@ -18,6 +18,13 @@ class MatchedCosineLoss(nn.Module):
     the constant, so a perfect match gives -2. An image with no match adds 0
     but still counts in the mean over images.
 
+    Under mixed precision the loss is computed in float32 whatever the
+    inputs' dtype (autocast off): the sums over matches are where low
+    precision would cost most, and the ``N x A x B`` similarities are cheap.
+    The official code runs this ``bmm`` in float16 under apex O1 (``bmm``
+    is on apex's float16 list for CUDA >= 9.1,
+    ``apex/amp/lists/torch_overrides.py:71-83`` @ e13873d); float32 here.
+
     Args:
         eps: added to each image's match count.
     """
@@ -37,7 +44,8 @@ class MatchedCosineLoss(nn.Module):
         Returns:
             Tensor: the scalar loss.
         """
-        match = match.to(query.dtype)
-        similarity = torch.bmm(query, target.transpose(1, 2))
-        per_image = (similarity * match).sum((1, 2)) / (match.sum((1, 2)) + self.eps)
-        return -2 * per_image.mean()
+        with torch.autocast(device_type=query.device.type, enabled=False):
+            query, target, match = query.float(), target.float(), match.float()
+            similarity = torch.bmm(query, target.transpose(1, 2))
+            per_image = (similarity * match).sum((1, 2)) / (match.sum((1, 2)) + self.eps)
+            return -2 * per_image.mean()

@@ -4,8 +4,9 @@
 #   SEED=0 bash tools/benchmarks/mmdetection/dist_train_voc.sh CKPT GPUS [key=value ...]
 # CKPT: tools/model_converters/convert_pretrained.py ... --to mmdet; it
 # initialises the backbone and the res5 RoI head. CONFIG selects another leaf
-# of the VOC protocol (another pretraining method); arguments after GPUS are
-# appended to --cfg-options.
+# of the VOC protocol (another pretraining method, or an R101-C4 leaf such as
+# faster-rcnn_r101-c4_syncbn_regioncl-d_24k_voc0712.py); arguments after GPUS
+# are appended to --cfg-options.
 set -euo pipefail
 CKPT=$1
 GPUS=$2

@@ -1,7 +1,11 @@
 """Run the VOC07+12 Faster R-CNN C4 benchmark (the reference's 24k-iteration
 protocol, docs/transfer_protocol.md) N times with different seeds and report
 mean ± std of AP50, AP (VOC2007 11-point AP averaged over IoU 0.50:0.95) and
-AP75, as the papers do (the seed benchmarks recommend 5 trials).
+AP75, as the papers do (the seed benchmarks recommend 5 trials; note that
+the seed's VOC rows said to be "means of 5 trials" are the means of two runs
+for RegionCL-D R50 and R101, and a single run for DenseCL R101:
+docs/transfer_protocol.md, "VOC, R101-C4"). For R101, pass an R101 leaf, e.g.
+--config configs/benchmarks/mmdetection/faster-rcnn_r101-c4_syncbn_regioncl-d_24k_voc0712.py.
 
     python tools/benchmarks/mmdetection/voc_trials.py CKPT --gpus 8 --trials 5 \
         [--config CONFIG] [--work-root work_dirs/benchmarks/voc] [--port 29500] \
