@@ -1,4 +1,5 @@
 _base_ = './detco_r50_200e_in1k.py'
+# Targets DetCo-200ep, as detco_r50_200e_in1k.py (the same recipe; its header and docs/detco.md).
 # The same recipe with the photometric ops on the device: the workers decode, crop, flip and
 # cut the jigsaw patches (uint8); the data preprocessor colours each view, one draw per
 # view as before (the nine patches of a local view share it). Differences from colouring the

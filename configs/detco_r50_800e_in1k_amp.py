@@ -1,4 +1,5 @@
 _base_ = './detco_r50_800e_in1k.py'
+# Targets DetCo-800ep, as detco_r50_800e_in1k.py (the same recipe; its header and docs/detco.md).
 # Mixed precision: bfloat16 autocast where the GPU has it natively (Ampere and later),
 # float16 with dynamic loss scaling otherwise; the optimizer is the base config's. The
 # embeddings are normalised in float32 and InfoNCE's softmax runs on float32 logits.

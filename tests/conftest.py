@@ -136,6 +136,20 @@ def run_forked_ranks(worker, world, out_dir, *args, timeout=300):
     return [torch.load(out, weights_only=True) for out in outs]
 
 
+def run_snippet_on_two_ranks(code: str, timeout: int = 300) -> None:
+    """Run a python snippet in two processes of one gloo group (RANK,
+    WORLD_SIZE, MASTER_ADDR/PORT set; the snippet initialises the group)."""
+    import textwrap
+    env = dict(os.environ, MASTER_ADDR='127.0.0.1', MASTER_PORT=str(free_port()),
+               WORLD_SIZE='2', OMP_NUM_THREADS='1')
+    procs = [subprocess.Popen(python_cmd('-c', textwrap.dedent(code)), env=dict(env, RANK=str(r)),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for r in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=timeout)
+        assert p.returncode == 0, err[-3000:]
+
+
 @pytest.fixture(scope='session')
 def shapes_data(tmp_path_factory):
     """The generated shapes-on-photos data, small: COCO format (4 train and 4

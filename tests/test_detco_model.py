@@ -3,7 +3,6 @@ paper's Eq. 1-5 on the same features, the queue of each (stage,
 global/local), and shuffle BN of both key batches over two processes."""
 import copy
 import os.path as osp
-import textwrap
 
 import pytest
 import torch
@@ -12,7 +11,7 @@ import torch.nn.functional as F
 import crosscl_mm  # noqa: F401
 from crosscl_mm.registry import MODELS
 
-from conftest import free_port, python_cmd
+from conftest import run_snippet_on_two_ranks
 
 LEVELS = ('res2', 'res3', 'res4', 'res5')
 CHANNELS = (64, 128, 256, 512)  # ResNet-18
@@ -186,17 +185,9 @@ torch.save(dict(shuffled=shuffled, direct=direct, seen=seen), {out!r} + f'.{{ran
 
 
 def test_shuffle_bn_unshuffles_global_and_local_keys_over_two_processes(tmp_path):
-    import subprocess
     out = str(tmp_path / 'keys')
-    code = SHUFFLE_SNIPPET.format(tests=osp.dirname(osp.abspath(__file__)), out=out)
-    env = dict(__import__('os').environ, MASTER_ADDR='127.0.0.1', MASTER_PORT=str(free_port()),
-               WORLD_SIZE='2', OMP_NUM_THREADS='1')
-    procs = [subprocess.Popen(python_cmd('-c', textwrap.dedent(code)), env=dict(env, RANK=str(r)),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for r in range(2)]
-    for p in procs:
-        _, err = p.communicate(timeout=300)
-        assert p.returncode == 0, err[-3000:]
+    run_snippet_on_two_ranks(SHUFFLE_SNIPPET.format(tests=osp.dirname(osp.abspath(__file__)),
+                                                    out=out))
     for rank in range(2):
         res = torch.load(f'{out}.{rank}', weights_only=True)
         # The momentum backbone saw the global batch, then the patch batch (9 per image),

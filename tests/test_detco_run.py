@@ -69,6 +69,10 @@ def test_recipe_is_pinned():
     assert (color_global['jitter_prob'], color_global['brightness'], color_global['contrast'],
             color_global['saturation'], color_global['hue'], color_global['gray_prob'],
             color_global['blur_prob']) == (0.8, .4, .4, .4, .1, .2, .5)
+    # OpenSelfSup's MoCo v2 order (configs/selfsup/moco/r50_v2.py:33-53): test_detco_views
+    assert tuple(color_global['ops']) == ('jitter', 'gray', 'blur')
+    # checkpoints carry the global views' backbone BN statistics: test_global_view_bn
+    assert cfg['custom_hooks'] == [dict(type='GlobalViewBNHook', num_iters=200, views=(0, 1))]
     # the local crops (before the cut) share the global views' parameters
     assert tuple(color_global.pop('views')) == (0, 1) and tuple(color_local.pop('views')) == (2, 3)
     assert color_local == color_global
@@ -87,6 +91,9 @@ def test_recipe_is_pinned():
             'train_dataloader.dataset.pipeline.4.shared_order': True},
         'detco_r50_200e_in1k_wide-local-head.py': {
             'model.local_hid_channels': (2304, 4608, 9216, 18432)},
+        'detco_r50_200e_in1k_blur-first.py': {
+            'train_dataloader.dataset.pipeline.2.ops': ('blur', 'jitter', 'gray'),
+            'train_dataloader.dataset.pipeline.3.ops': ('blur', 'jitter', 'gray')},
     }
     for name, expected in changes.items():
         other = {k: v for k, v in flat(load(name)).items() if not k.startswith('train_pipeline.')}
@@ -123,6 +130,10 @@ def test_two_cpu_processes_all_terms_finite_checkpoint_then_resume(photo_dir, tm
     dist_train(work_dir, *tiny_options(photo_dir))
     log = '\n'.join(open(p).read() for p in glob.glob(osp.join(work_dir, '*', '*.log')))
     assert 'Distributed training: True' in log and 'GPU number: 2' in log, log[:3000]
+    # the default GlobalViewBNHook ran over both processes (one pass: 8 / (2 x 2) batches)
+    assert 'GlobalViewBNHook: backbone BatchNorm statistics of 20 layers re-estimated on ' \
+        'views (0, 1) of 2 training batches per process, for the checkpoint' in log
+    assert log.index('re-estimated on views') < log.index('Saving checkpoint at 1 epochs')
     first = [r for r in read_scalars(work_dir) if 'loss_res2_g2g' in r]
     assert len(first) == 2  # 8 photos / (2 processes x 2 images)
     for record in first:

@@ -183,3 +183,63 @@ def test_color_augment_on_chosen_views_and_per_patch_on_a_stack():
     assert out[2].shape == stack.shape
     # nine identical patches, nine draws
     assert len({out[2][k].tobytes() for k in range(9)}) == 9
+
+
+# --- colour augmentation: OpenSelfSup's MoCo v2 -------------------------------
+# open-mmlab/OpenSelfSup configs/selfsup/moco/r50_v2.py:33-53 @1db69ec: ColorJitter
+# (0.4, 0.4, 0.4, 0.1) p 0.8, RandomGrayscale 0.2, GaussianBlur sigma (0.1, 2.0) p 0.5,
+# in that order (hue 0.1 since its commit bc05268, "fix moco v2 hue").
+OPENSELFSUP_MOCO_V2 = dict(ops=('jitter', 'gray', 'blur'), jitter_prob=0.8, brightness=0.4,
+                           contrast=0.4, saturation=0.4, hue=0.1, gray_prob=0.2, blur_prob=0.5,
+                           blur_sigma=(0.1, 2.0))
+
+
+def color_steps(config):
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(REPO, 'configs', config)).to_dict()
+    return [t for t in cfg['train_dataloader']['dataset']['pipeline']
+            if t['type'] == 'ViewColorAugment']
+
+
+def edge_off_line(step, seed=1, draws=20):
+    """How far the blue/yellow edge of each view leaves the line between the
+    two brightened colours: ~0 when the brightness gain (clipping at 255)
+    comes before the blur, > 20 when after (test_recipe's construction)."""
+    from test_recipe import distance_to_segment
+    img = np.empty((32, 32, 3), np.uint8)
+    img[:, :16], img[:, 16:] = (250, 250, 20), (20, 20, 250)
+    augment = TRANSFORMS.build(dict(step, views=None, blur_prob=1.0, jitter_prob=1.0,
+                                    gray_prob=0.0, brightness=(1.3, 1.3), contrast=0,
+                                    saturation=0, hue=0))
+    random.seed(seed)
+    torch.manual_seed(seed)
+    distances = []
+    for _ in range(draws):
+        (view,) = augment(dict(img=[img]))['img']
+        distances.append(distance_to_segment(view[0].astype(float), view[0, 0],
+                                             view[0, -1]).max())
+    return distances
+
+
+def test_colour_augment_is_openselfsups_moco_v2_and_the_old_order_an_ablation():
+    default = color_steps('detco_r50_200e_in1k.py')
+    assert [tuple(s.pop('views')) for s in default] == [(0, 1), (2, 3)]
+    for step in default:
+        step['ops'], step['blur_sigma'] = tuple(step['ops']), tuple(step['blur_sigma'])
+        assert step == dict(type='ViewColorAugment', **OPENSELFSUP_MOCO_V2)
+    ablation = color_steps('detco_r50_200e_in1k_blur-first.py')
+    assert [tuple(s['ops']) for s in ablation] == [('blur', 'jitter', 'gray')] * 2
+    # The order, seen in the pixels: jitter, then blur (default); blur first (ablation).
+    assert max(edge_off_line(default[0])) < 3
+    assert sum(d > 20 for d in edge_off_line(ablation[0])) >= 18
+    # Each op at OpenSelfSup's probability, in the default order.
+    from test_recipe import classify, two_colour_image, visible_blur_fraction
+    img = two_colour_image()
+    augment = TRANSFORMS.build(dict(default[0], views=None))
+    random.seed(0)
+    torch.manual_seed(0)
+    seen = [classify(v) for _ in range(800) for v in augment(dict(img=[img, img]))['img']]
+    freq = {op: np.mean([s[op] for s in seen]) for op in ('blur', 'jitter', 'gray')}
+    expected = dict(blur=0.5 * visible_blur_fraction(img), jitter=0.8, gray=0.2)
+    for op in freq:
+        assert abs(freq[op] - expected[op]) < 0.04, (op, freq, expected)

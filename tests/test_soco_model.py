@@ -162,6 +162,20 @@ def soco_model(depth, base_channels=16):
         predictor=dict(type='ProjectionMLP', in_channels=24, hid_channels=64, out_channels=24)))
 
 
+def soco_model_at_step(depth, seed, k, K):
+    """A SoCo model with online != target weights, at momentum update k of K,
+    in training mode; and the generator that perturbed it."""
+    torch.manual_seed(0)
+    model = soco_model(depth)
+    rng = torch.Generator().manual_seed(seed)
+    perturb(model, rng)
+    model.momentum_encoder.update_parameters(model._online_encoder())  # the copy
+    perturb(model, rng)                                                # online != target now
+    set_momentum_updates(model.momentum_encoder, k)
+    model.momentum_encoder.max_iters = K
+    return model.train(), rng
+
+
 def perturb(module, rng):
     with torch.no_grad():
         for p in module.parameters():
@@ -222,6 +236,25 @@ def make_views_and_boxes(star, sizes, limits, rng):
     return views, crops, flips, sets
 
 
+def pack_samples(sets, crops, flips, sizes, limits):
+    """Ours: the boxes through our geometry, packed as the pipeline packs them."""
+    samples = []
+    for i in range(2):
+        sample = BaseDataElement()
+        for name, boxes in sets.items():
+            view = 0 if name.startswith('1_') else int(name) - 1
+            px = boxes[i, :, :4]
+            fractions = boxes_as_crop_fractions(px, crops[view]).astype(np.float32)
+            if flips[view]:
+                fractions = flip_crop_fractions(fractions)
+            sample.set_field(InstanceData(
+                boxes=torch.from_numpy(fractions), ids=torch.from_numpy(boxes[i, :, 4]).long(),
+                levels=torch.from_numpy(fpn_levels_by_size(px, crops[view], sizes[view],
+                                                           limits))), f'regions_{name}')
+        samples.append(sample)
+    return samples
+
+
 def crop_hw(crop):
     return crop[3] - crop[1], crop[2] - crop[0]
 
@@ -241,35 +274,12 @@ def test_loss_matches_the_official_forward(star, depth, one_thread):
     # below read every width from the weights.
     sizes = (64, 64, 48, 32) if star else (64, 64, 32)
     limits = (14, 28, 55, 64)
-    torch.manual_seed(0)
-    model = soco_model(depth)
-    rng = torch.Generator().manual_seed(1)
-    perturb(model, rng)
-    online = model._online_encoder()
-    model.momentum_encoder.update_parameters(online)   # the copy
-    perturb(model, rng)                                # online != target now
     k, K = 7, 20
-    set_momentum_updates(model.momentum_encoder, k)
-    model.momentum_encoder.max_iters = K
-    model.train()
+    model, _ = soco_model_at_step(depth, 1, k, K)
 
     views, crops, flips, sets = make_views_and_boxes(star, sizes, limits,
                                                      np.random.RandomState(2))
-    # Ours: boxes through our geometry, packed as the pipeline packs them.
-    samples = []
-    for i in range(2):
-        sample = BaseDataElement()
-        for name, boxes in sets.items():
-            view = 0 if name.startswith('1_') else int(name) - 1
-            px = boxes[i, :, :4]
-            fractions = boxes_as_crop_fractions(px, crops[view]).astype(np.float32)
-            if flips[view]:
-                fractions = flip_crop_fractions(fractions)
-            sample.set_field(InstanceData(
-                boxes=torch.from_numpy(fractions), ids=torch.from_numpy(boxes[i, :, 4]).long(),
-                levels=torch.from_numpy(fpn_levels_by_size(px, crops[view], sizes[view],
-                                                           limits))), f'regions_{name}')
-        samples.append(sample)
+    samples = pack_samples(sets, crops, flips, sizes, limits)
     W = official_state(model.state_dict())
     with torch.no_grad():
         ours = model.loss([v.clone() for v in views], samples)

@@ -1,5 +1,5 @@
-from .hooks import DetPreciseBNHook, FiniteLossHook, MultiScaleTrainingHook
+from .hooks import DetPreciseBNHook, FiniteLossHook, GlobalViewBNHook, MultiScaleTrainingHook
 from .optimizers import LARS, MixedPrecisionOptimWrapper
 
-__all__ = ['DetPreciseBNHook', 'FiniteLossHook', 'LARS', 'MixedPrecisionOptimWrapper',
-           'MultiScaleTrainingHook']
+__all__ = ['DetPreciseBNHook', 'FiniteLossHook', 'GlobalViewBNHook', 'LARS',
+           'MixedPrecisionOptimWrapper', 'MultiScaleTrainingHook']

@@ -28,16 +28,21 @@ def concat_all_gather(tensor: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def batch_shuffle(x: Tensor):
+def batch_shuffle(x: Tensor, in_process: bool = False):
     """Shuffle the global batch across ranks so that BatchNorm statistics of
     the momentum encoder mix images from other ranks (MoCo's shuffle BN).
 
     Returns the local slice of the shuffled batch and the permutation that
-    :func:`batch_unshuffle` inverts; ``(x, None)`` with one process.
+    :func:`batch_unshuffle` inverts. With one process: ``(x, None)``, or,
+    with ``in_process``, ``x`` permuted in the process (MoCo's one-GPU demo
+    ``_batch_shuffle_single_gpu``, for split-batch BN).
     """
     world_size = get_world_size()
     if world_size == 1:
-        return x, None
+        if not in_process:
+            return x, None
+        idx_shuffle = torch.randperm(x.shape[0], device=x.device)
+        return x[idx_shuffle], torch.argsort(idx_shuffle)
     local = x.shape[0]
     x_all = concat_all_gather(x)
     idx_shuffle = torch.randperm(x_all.shape[0], device=x.device)
@@ -52,5 +57,7 @@ def batch_unshuffle(x: Tensor, idx_unshuffle):
     if idx_unshuffle is None:
         return x
     world_size = get_world_size()
+    if world_size == 1:
+        return x[idx_unshuffle]
     x_all = concat_all_gather(x)
     return x_all[idx_unshuffle.view(world_size, x.shape[0])[get_rank()]]

@@ -9,10 +9,15 @@ global_size = 224
 local_size = 255
 patch_size = 64
 
-# MoCo v2's colour augmentation; the local crops share its parameters (paper 3.4).
-color_augment = dict(type='ViewColorAugment', blur_prob=0.5, blur_sigma=(0.1, 2.0),
+# MoCo v2's colour augmentation as in OpenSelfSup, the codebase DetCo was built on (paper
+# 3.4): configs/selfsup/moco/r50_v2.py:33-53 @1db69ec, ColorJitter(0.4, 0.4, 0.4, 0.1)
+# p 0.8, then RandomGrayscale 0.2, then PIL GaussianBlur sigma U(0.1, 2) p 0.5 (hue 0.1
+# since its commit bc05268 "fix moco v2 hue", 2020-09, before DetCo's arXiv v1). The local
+# crops share its parameters (paper 3.4). CrossCL's order (blur first):
+# detco_r50_200e_in1k_blur-first.py.
+color_augment = dict(type='ViewColorAugment', ops=('jitter', 'gray', 'blur'),
                      jitter_prob=0.8, brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1,
-                     gray_prob=0.2)
+                     gray_prob=0.2, blur_prob=0.5, blur_sigma=(0.1, 2.0))
 
 train_pipeline = [
     dict(type='LoadImageRGB'),

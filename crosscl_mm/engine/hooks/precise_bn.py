@@ -1,5 +1,5 @@
 import copy
-from typing import List, Optional
+from typing import Callable, List, Optional, Tuple
 
 import torch
 from mmengine.dist import all_reduce, get_world_size
@@ -7,6 +7,7 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
+from torch import Tensor
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from crosscl_mm.registry import HOOKS
@@ -21,7 +22,62 @@ def _endless(loader):
             empty = False
             yield batch
         if empty:
-            raise RuntimeError('DetPreciseBNHook: the training loader yields no batch')
+            raise RuntimeError('PreciseBN: the training loader yields no batch')
+
+
+def training_batches(runner, num_workers: int, owner: str):
+    """An endless iterator over batches of a loader of the caller's own, built
+    from the config's ``train_dataloader`` over the training dataset (the
+    training loop's data order is not touched), and the number of batches
+    in one pass over the training set (batches of all ranks)."""
+    cfg = runner.cfg.get('train_dataloader')
+    if not isinstance(cfg, dict):
+        raise RuntimeError(f'{owner} builds its loader from the config\'s train_dataloader; '
+                           f'build the runner with Runner.from_cfg')
+    cfg = copy.deepcopy(cfg)
+    cfg['dataset'] = runner.train_loop.dataloader.dataset
+    cfg['num_workers'] = num_workers
+    if num_workers == 0:
+        cfg['persistent_workers'] = False
+        cfg.pop('prefetch_factor', None)
+    per_pass = max(1, len(cfg['dataset']) // (cfg['batch_size'] * get_world_size()))
+    loader = runner.build_dataloader(cfg, seed=runner.seed + 1)
+    return _endless(loader), per_pass
+
+
+@torch.no_grad()
+def average_batch_statistics(layers: List[_BatchNorm], forward: Callable[[int], None],
+                             num_iters: int) -> Tuple[List[Tensor], List[Tensor]]:
+    """Per layer, the average over ``num_iters`` calls of ``forward(n)`` of
+    the batch mean and the unbiased batch variance its input had, then
+    averaged over the ranks (``fvcore.nn.precise_bn.update_bn_stats``)::
+
+        mean = 1/N sum_n mean_n,    var = 1/N sum_n var_n
+
+    Each layer is run at momentum 1, so after a call its running buffers
+    hold that call's batch statistics; its momentum is restored after, and
+    its running buffers are left at the last call's statistics (the caller
+    writes the averages where they belong). A layer called several times
+    in one ``forward`` counts its last call only.
+    """
+    means = [torch.zeros_like(m.running_mean) for m in layers]
+    variances = [torch.zeros_like(m.running_var) for m in layers]
+    momenta = [m.momentum for m in layers]
+    for m in layers:
+        m.momentum = 1.0
+    try:
+        for n in range(num_iters):
+            forward(n)
+            for layer, mean, var in zip(layers, means, variances):
+                mean += (layer.running_mean - mean) / (n + 1)
+                var += (layer.running_var - var) / (n + 1)
+    finally:
+        for layer, momentum in zip(layers, momenta):
+            layer.momentum = momentum
+    for mean, var in zip(means, variances):
+        all_reduce(mean, op='mean')
+        all_reduce(var, op='mean')
+    return means, variances
 
 
 @HOOKS.register_module()
@@ -101,20 +157,8 @@ class DetPreciseBNHook(Hook):
 
     def _training_batches(self, runner):
         if self._batches is None:
-            cfg = runner.cfg.get('train_dataloader')
-            if not isinstance(cfg, dict):
-                raise RuntimeError('DetPreciseBNHook builds its loader from the config\'s '
-                                   'train_dataloader; build the runner with Runner.from_cfg')
-            cfg = copy.deepcopy(cfg)
-            cfg['dataset'] = runner.train_loop.dataloader.dataset
-            cfg['num_workers'] = self.num_workers
-            if self.num_workers == 0:
-                cfg['persistent_workers'] = False
-                cfg.pop('prefetch_factor', None)
-            # One pass over the training set, in batches of all ranks.
-            self._per_pass = max(1, len(cfg['dataset']) // (cfg['batch_size'] * get_world_size()))
-            loader = runner.build_dataloader(cfg, seed=runner.seed + 1)
-            self._batches = _endless(loader)
+            self._batches, self._per_pass = training_batches(runner, self.num_workers,
+                                                             type(self).__name__)
         return self._batches
 
     @torch.no_grad()
@@ -129,23 +173,15 @@ class DetPreciseBNHook(Hook):
             return
         batches = self._training_batches(runner)
         num_iters = min(self.num_iters, self._per_pass)
-        means = [torch.zeros_like(m.running_mean) for m in layers]
-        variances = [torch.zeros_like(m.running_var) for m in layers]
-        momenta = [m.momentum for m in layers]
-        for m in layers:
-            m.momentum = 1.0
-        for n in range(num_iters):
+
+        def forward(_):
             data = model.data_preprocessor(next(batches), True)
             model(**data, mode='loss')
-            for layer, mean, var in zip(layers, means, variances):
-                mean += (layer.running_mean - mean) / (n + 1)
-                var += (layer.running_var - var) / (n + 1)
-        for layer, mean, var, momentum in zip(layers, means, variances, momenta):
-            all_reduce(mean, op='mean')
-            all_reduce(var, op='mean')
+
+        means, variances = average_batch_statistics(layers, forward, num_iters)
+        for layer, mean, var in zip(layers, means, variances):
             layer.running_mean.copy_(mean)
             layer.running_var.copy_(var)
-            layer.momentum = momentum
         print_log(f'DetPreciseBNHook: re-estimated the statistics of {len(layers)} BatchNorm '
                   f'layers over {num_iters} training batches per process'
                   + (f' (after {when})' if when else ''), logger='current')

@@ -7,7 +7,8 @@ from torch import Tensor, nn
 
 from crosscl_mm.registry import MODELS
 from crosscl_mm.utils import batch_shuffle, batch_unshuffle, concat_all_gather
-from ..utils import KeyQueue, MomentumEncoder, negative_pool_geometry, prroi_pool_1x1
+from ..utils import (KeyQueue, MomentumEncoder, convert_split_batch_norm, negative_pool_geometry,
+                     prroi_pool_1x1, warn_if_shuffle_bn_is_identity)
 from .base import PretrainingAlgorithm
 
 DEFAULT_LOSS_WEIGHTS = dict(loss_global=1.0, loss_p4=1.0, loss_p3=1.0, loss_p4_p3=1.0,
@@ -69,6 +70,12 @@ class CrossCL(PretrainingAlgorithm):
         queue_len: number of global keys in the queue.
         feat_dim: dimension of the global embedding.
         momentum: momentum of the key encoder, ``k = m * k + (1 - m) * q``.
+        split_batch_bn: ``N > 1``: every BatchNorm2d of the encoders computes
+            its statistics over N groups of the batch and, in one process,
+            the key batch is permuted before the key encoder (MoCo's one-GPU
+            demo; :class:`SplitBatchNorm2d`), so that shuffle BN has an
+            effect without several processes. 1 (default): plain BN; in one
+            process shuffle BN is then the identity (a warning says so).
     """
 
     def __init__(self,
@@ -83,12 +90,15 @@ class CrossCL(PretrainingAlgorithm):
                  queue_len: int = 65536,
                  feat_dim: int = 128,
                  momentum: float = 0.999,
+                 split_batch_bn: int = 1,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg=None) -> None:
         super().__init__(data_preprocessor, init_cfg)
         self.backbone = MODELS.build(backbone)
         self.neck = MODELS.build(neck)
         self.fpn = MODELS.build(fpn) if fpn is not None else None
+        self.split_batch_bn = int(split_batch_bn)
+        convert_split_batch_norm(self._online_encoder(), self.split_batch_bn)
         self.loss_module = MODELS.build(loss)
 
         self.region_strides = dict(region_levels) if self.fpn is not None else {}
@@ -135,9 +145,10 @@ class CrossCL(PretrainingAlgorithm):
         img_size = img_q.shape[-1]
         q, maps_q = self._encode(self._online_encoder(), img_q)
 
+        warn_if_shuffle_bn_is_identity(type(self).__name__, self.split_batch_bn)
         with torch.no_grad():
             self.momentum_encoder.update_parameters(self._online_encoder())
-            shuffled, idx_unshuffle = batch_shuffle(img_k)
+            shuffled, idx_unshuffle = batch_shuffle(img_k, in_process=self.split_batch_bn > 1)
             k, maps_k = self._encode(self.momentum_encoder.module, shuffled)
             k = batch_unshuffle(k, idx_unshuffle)
             maps_k = {lvl: batch_unshuffle(m, idx_unshuffle) for lvl, m in maps_k.items()}

@@ -7,7 +7,8 @@ from torch import Tensor, nn
 
 from crosscl_mm.registry import MODELS
 from crosscl_mm.utils import batch_shuffle, batch_unshuffle
-from ..utils import KeyQueue, MomentumEncoder
+from ..utils import (KeyQueue, MomentumEncoder, convert_split_batch_norm,
+                     warn_if_shuffle_bn_is_identity)
 from .base import PretrainingAlgorithm
 
 Embeddings = Dict[str, Tensor]
@@ -74,6 +75,12 @@ class DetCo(PretrainingAlgorithm):
         shuffle_key_batches: MoCo's shuffle BN of the key batches (both
             unofficial ports); the paper does not say. ``False`` leaves each
             rank's key batch in place (e.g. with a SyncBN backbone).
+        split_batch_bn: ``N > 1``: every BatchNorm2d of the backbones
+            computes its statistics over N groups of each batch and, in one
+            process, each key batch is permuted before the key encoder
+            (MoCo's one-GPU demo; :class:`SplitBatchNorm2d`). 1 (default):
+            plain BN; in one process shuffle BN is then the identity (a
+            warning says so).
     """
 
     def __init__(self,
@@ -90,9 +97,11 @@ class DetCo(PretrainingAlgorithm):
                  feat_dim: int = 128,
                  momentum: float = 0.999,
                  shuffle_key_batches: bool = True,
+                 split_batch_bn: int = 1,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg=None) -> None:
         super().__init__(data_preprocessor, init_cfg)
+        self.split_batch_bn = int(split_batch_bn)
         self.level_names = tuple(level_names)
         level_channels = tuple(level_channels)
         global_hid = tuple(global_hid_channels or level_channels)
@@ -122,6 +131,7 @@ class DetCo(PretrainingAlgorithm):
                              f'got keys {sorted(term_losses)}')
         self.term_losses = nn.ModuleDict({t: MODELS.build(term_losses[t]) for t in TERMS})
         self.shuffle_key_batches = shuffle_key_batches
+        convert_split_batch_norm(self._online_encoder(), self.split_batch_bn)
 
         self.momentum_encoder = MomentumEncoder(self._online_encoder(), 1 - momentum)
         self.queues = nn.ModuleDict({
@@ -157,8 +167,9 @@ class DetCo(PretrainingAlgorithm):
         key batch shuffled across ranks and its keys unshuffled."""
         unshuffle_global = unshuffle_local = None
         if self.shuffle_key_batches:
-            img_k, unshuffle_global = batch_shuffle(img_k)
-            patches_k, unshuffle_local = batch_shuffle(patches_k)
+            in_process = self.split_batch_bn > 1
+            img_k, unshuffle_global = batch_shuffle(img_k, in_process)
+            patches_k, unshuffle_local = batch_shuffle(patches_k, in_process)
         k_global, k_local = self._encode(self.momentum_encoder.module, img_k, patches_k)
         return ({level: batch_unshuffle(k, unshuffle_global) for level, k in k_global.items()},
                 {level: batch_unshuffle(k, unshuffle_local) for level, k in k_local.items()})
@@ -171,6 +182,8 @@ class DetCo(PretrainingAlgorithm):
                 raise ValueError(f'DetCo: {name} must be (N, {self.num_patches}, 3, h, w) patch '
                                  f'sets (the local head concatenates {self.num_patches}), '
                                  f'got {tuple(patches.shape)}')
+        if self.shuffle_key_batches:
+            warn_if_shuffle_bn_is_identity(type(self).__name__, self.split_batch_bn)
         q_global, q_local = self._encode(self._online_encoder(), img_q, patches_q)
         with torch.no_grad():
             self.momentum_encoder.update_parameters(self._online_encoder())

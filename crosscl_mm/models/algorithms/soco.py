@@ -119,8 +119,11 @@ class SoCo(PretrainingAlgorithm):
 
     def loss(self, inputs: List[Tensor], data_samples: List[BaseDataElement]) -> Dict[str, Tensor]:
         pairs = range(2, len(inputs) + 1)
-        boxes = {name: _stack_box_set(data_samples, f'regions_{name}')
-                 for k in pairs for name in (f'1_{k}', f'{k}')}
+        # Head calls in the official order, view 1's box sets first (1_2, 1_3[, 1_4]), then
+        # 2, 3[, 4] (SoCo_FPN.py:157-214, SoCo_FPN_Star.py:157-245): each call updates the
+        # BatchNorm running statistics of head, projector and predictor in turn.
+        names = [f'1_{k}' for k in pairs] + [f'{k}' for k in pairs]
+        boxes = {name: _stack_box_set(data_samples, f'regions_{name}') for name in names}
 
         online = self._online_encoder()
         maps = [self._fpn(online, view) for view in inputs]
