@@ -1,5 +1,5 @@
 from .crosscl import CrossCL
 from .detco import DetCo
-from .soco import SoCo
+from .soco import SoCo, SoCoC4
 
-__all__ = ['CrossCL', 'DetCo', 'SoCo']
+__all__ = ['CrossCL', 'DetCo', 'SoCo', 'SoCoC4']

@@ -1,7 +1,7 @@
-from .box_head import ConvFCBoxHead, ProjectionMLP
+from .box_head import ConvFCBoxHead, ProjectionMLP, Res5BoxHead
 from .global_projection import GlobalProjectionNeck
 from .patch_set_projection import PatchSetProjectionNeck
 from .top_down_fpn import TopDownFPN
 
 __all__ = ['ConvFCBoxHead', 'GlobalProjectionNeck', 'PatchSetProjectionNeck', 'ProjectionMLP',
-           'TopDownFPN']
+           'Res5BoxHead', 'TopDownFPN']
