@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-import torchvision.ops as tvops
 from mmengine.structures import BaseDataElement, InstanceData
 from PIL import Image
 
@@ -21,6 +20,7 @@ from crosscl_mm.datasets.geometry import boxes_as_crop_fractions, flip_crop_frac
 from crosscl_mm.registry import MODELS
 
 from conftest import skimage_photo
+from test_soco_model import off_roi_align
 from test_soco_pipeline import official_tensor
 
 # ---------------------------------------------------------------------------
@@ -33,39 +33,32 @@ def off_bn(x, W, p):  # SyncBN in train mode; the running statistics are updated
                         W[p + 'bias'], True, 0.1, 1e-5)
 
 
-def off_layer(x, W, p, layer):  # resnet.py:64-102, _make_layer; stride on the 3x3 conv
+def off_layer(x, W, p, layer, bn=off_bn):  # resnet.py:64-102, _make_layer; stride on the 3x3
     b = 0
     while f'{p}layer{layer}.{b}.conv1.weight' in W:
         q = f'{p}layer{layer}.{b}.'
         stride = 2 if layer > 1 and b == 0 else 1
-        y = F.relu(off_bn(F.conv2d(x, W[q + 'conv1.weight']), W, q + 'bn1.'))
-        y = F.relu(off_bn(F.conv2d(y, W[q + 'conv2.weight'], stride=stride, padding=1), W,
-                          q + 'bn2.'))
-        y = off_bn(F.conv2d(y, W[q + 'conv3.weight']), W, q + 'bn3.')
+        y = F.relu(bn(F.conv2d(x, W[q + 'conv1.weight']), W, q + 'bn1.'))
+        y = F.relu(bn(F.conv2d(y, W[q + 'conv2.weight'], stride=stride, padding=1), W,
+                      q + 'bn2.'))
+        y = bn(F.conv2d(y, W[q + 'conv3.weight']), W, q + 'bn3.')
         if q + 'downsample.0.weight' in W:
-            x = off_bn(F.conv2d(x, W[q + 'downsample.0.weight'], stride=stride), W,
-                       q + 'downsample.1.')
+            x = bn(F.conv2d(x, W[q + 'downsample.0.weight'], stride=stride), W,
+                   q + 'downsample.1.')
         x = F.relu(y + x)
         b += 1
     return x
 
 
+def off_c4(x, W, p, bn=off_bn):  # ResNet.forward up to layer3 (resnet.py:239-246)
+    x = F.max_pool2d(F.relu(bn(F.conv2d(x, W[p + 'conv1.weight'], stride=2, padding=3),
+                               W, p + 'bn1.')), 3, 2, 1)
+    return off_layer(off_layer(off_layer(x, W, p, 1, bn), W, p, 2, bn), W, p, 3, bn)
+
+
 def off_encoder(x, W, p, bboxs):  # ResNet.forward, use_roi_align_on_c4, head_type 'pass'
-    x = F.max_pool2d(F.relu(off_bn(F.conv2d(x, W[p + 'conv1.weight'], stride=2, padding=3),
-                                   W, p + 'bn1.')), 3, 2, 1)
-    c4 = off_layer(off_layer(off_layer(x, W, p, 1), W, p, 2), W, p, 3)
-    # roi_align_feature_map: output_size 14 (resnet.py:149), aligned, boxes x (W, H)
-    c4 = c4.type(dtype=bboxs.dtype)
-    N, C, H, Wd = c4.shape
-    N, L, _ = bboxs.shape
-    index = torch.arange(N).reshape(N, 1).repeat(1, L).reshape(N, L, 1)
-    coord = bboxs[:, :, :4].clone()
-    coord[:, :, 0] = coord[:, :, 0] * Wd
-    coord[:, :, 2] = coord[:, :, 2] * Wd
-    coord[:, :, 1] = coord[:, :, 1] * H
-    coord[:, :, 3] = coord[:, :, 3] * H
-    rois = torch.cat([index, coord], dim=2).reshape(N * L, 5)
-    aligned = tvops.roi_align(input=c4, boxes=rois, output_size=(14, 14), aligned=True)
+    # roi_align_feature_map: output_size 14 (resnet.py:149), aligned, boxes x C4's (W, H)
+    aligned = off_roi_align(off_c4(x, W, p), bboxs, output_size=(14, 14))
     c5 = off_layer(aligned, W, p, 4)
     c5 = F.avg_pool2d(c5, 7, stride=1)  # self.avgpool
     return c5.view(c5.size(0), -1)
@@ -297,12 +290,12 @@ def test_under_bfloat16_autocast_roi_align_and_loss_stay_in_float32(one_thread):
     from test_amp import FirstTensorDtypes
 
     torch.manual_seed(0)
-    model = soco_c4_model()
+    model = soco_c4_model(base_channels=8)
     model.init_weights()
     perturb(model, torch.Generator().manual_seed(1))
     model.momentum_encoder.max_iters = 10
     model.train()
-    views, crops, flips, sets = make_views_and_boxes((64, 72), np.random.RandomState(2))
+    views, crops, flips, sets = make_views_and_boxes((48, 56), np.random.RandomState(2))
     samples = samples_of(sets, crops, flips)
     runs = {}
     for label, wrapper_type in (('fp32', OptimWrapper), ('amp', MixedPrecisionOptimWrapper)):
@@ -330,4 +323,4 @@ def test_under_bfloat16_autocast_roi_align_and_loss_stay_in_float32(one_thread):
     assert low.dtype == torch.float32 and torch.isfinite(low).all()
     cosine = F.cosine_similarity(low, high, dim=0).item()
     print('\ngradient cosine amp vs fp32:', cosine)
-    assert cosine > 0.85  # measured 0.89: bfloat16 at initialisation, 2 images x 4 boxes
+    assert cosine > 0.85  # measured 0.96 (bfloat16, 2 images x 4 boxes)
