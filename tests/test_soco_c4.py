@@ -20,7 +20,7 @@ from crosscl_mm.datasets.geometry import boxes_as_crop_fractions, flip_crop_frac
 from crosscl_mm.registry import MODELS
 
 from conftest import skimage_photo
-from test_soco_model import off_roi_align
+from test_soco_model import off_roi_align, perturb, set_momentum_updates
 from test_soco_pipeline import official_tensor
 
 # ---------------------------------------------------------------------------
@@ -134,16 +134,6 @@ def soco_c4_model(base_channels=16, **kwargs):
         head=dict(type='Res5BoxHead', depth=50, base_channels=base_channels),
         projector=dict(type='ProjectionMLP', in_channels=c5, hid_channels=64, out_channels=24),
         predictor=dict(type='ProjectionMLP', in_channels=24, hid_channels=64, out_channels=24)))
-
-
-def perturb(module, rng):
-    with torch.no_grad():
-        for p in module.parameters():
-            p.add_(torch.randn(p.shape, generator=rng) * 0.2)
-
-
-def set_momentum_updates(ema, k):
-    ema.load_state_dict({**ema.state_dict(), 'steps': torch.tensor([k])})
 
 
 def make_views_and_boxes(sizes, rng):

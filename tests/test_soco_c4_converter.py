@@ -19,7 +19,7 @@ import crosscl_mm  # noqa: F401
 from crosscl_mm.registry import MODELS
 
 from conftest import REPO
-from test_soco_c4 import off_c4, off_layer
+from test_soco_c4 import off_c4, off_layer, official_state
 
 sys.path.insert(0, osp.join(REPO, 'tools', 'model_converters'))
 import convert_pretrained  # noqa: E402
@@ -99,16 +99,7 @@ def test_soco_c4_checkpoint_loads_into_mask_rcnn_r50_c4(soco_c4_state, tmp_path)
 def official_c4_checkpoint(ours):
     """Our state under the official SoCo_C4 names (SoCo_C4.py:42-70, saved by
     main_pretrain.py:116-124 as 'model' of a DDP module)."""
-    model = {}
-    for key, value in ours.items():
-        for mine, theirs in (('momentum_encoder.module.backbone.', 'encoder_k.'),
-                             ('momentum_encoder.module.head.', 'encoder_k.'),
-                             ('momentum_encoder.module.projector.', 'projector_k.'),
-                             ('backbone.', 'encoder.'), ('head.', 'encoder.'),
-                             ('projector.', 'projector.'), ('predictor.', 'predictor.')):
-            if key.startswith(mine):
-                model['module.' + theirs + key[len(mine):]] = value
-                break
+    model = {'module.' + name: value for name, value in official_state(ours).items()}
     model['module.queue'] = torch.randn(128, 16)
     model['module.queue_ptr'] = torch.zeros(1, dtype=torch.long)
     return {'opt': argparse.Namespace(model='SoCo_C4', amp_opt_level='O1'), 'model': model,
