@@ -314,3 +314,41 @@ def test_under_bfloat16_autocast_roi_align_and_loss_stay_in_float32(one_thread):
     cosine = F.cosine_similarity(low, high, dim=0).item()
     print('\ngradient cosine amp vs fp32:', cosine)
     assert cosine > 0.85  # measured 0.96 (bfloat16, 2 images x 4 boxes)
+
+
+def test_c4_views_pair_the_same_unjittered_proposals():
+    """The C4 recipe's views (official ImageFolderImageAsymBboxCutout,
+    dataset.py:432-500): view 1 the whole image and view 2 a crop of scale
+    0.6-1, both 224 px; one choice of proposals for the pair, in the same
+    order in both sets, view 1's not jittered (x / W of the proposal itself,
+    or 1 - x when flipped); pads repeat ids both sets hold."""
+    import os.path as osp
+    import random
+
+    from mmengine.config import Config
+
+    from conftest import REPO
+    from crosscl_mm.registry import TRANSFORMS
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'soco_r50c4_400e_in1k.py'))
+    views = TRANSFORMS.build(cfg.train_dataloader.dataset.pipeline[2])
+    img = np.asarray(Image.open(skimage_photo('chelsea.png')).convert('RGB'))
+    H, W = img.shape[:2]
+    proposals = np.array([[10, 20, 120, 200], [50, 60, 300, 250], [200, 10, 420, 290],
+                          [0, 0, W - 1, H - 1], [100, 100, 160, 140], [300, 150, 400, 280]],
+                         dtype=np.float64)
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+    for _ in range(20):
+        out = views.transform(dict(img=img, proposals=proposals))
+        assert [v.shape for v in out['img']] == [(224, 224, 3)] * 2
+        one, two = out['regions_1_2'], out['regions_2']
+        assert len(one['ids']) == len(two['ids']) == 4
+        chosen = min(4, len(set(one['ids'].tolist())))
+        assert (one['ids'][:chosen] == two['ids'][:chosen]).all()
+        assert set(one['ids'][chosen:]) <= set(two['ids']) and \
+            set(two['ids'][chosen:]) <= set(one['ids'])
+        expected = (proposals[one['ids'] - 1] / np.array([W, H, W, H])).astype(np.float32)
+        if out['flips'][0]:
+            expected = flip_crop_fractions(expected)
+        np.testing.assert_allclose(one['boxes'], expected, rtol=0, atol=1e-6)
