@@ -24,7 +24,8 @@ def test_every_amp_config_is_its_base_with_the_mixed_precision_wrapper():
                      'crosscl_r50fpn_800e_coco', 'crosscl_r50fpn_800e_coco_mst',
                      'soco_r50fpn_100e_in1k', 'soco_r50fpn_400e_in1k',
                      'soco-star_r50fpn_400e_in1k', 'detco_r50_200e_in1k', 'detco_r50_800e_in1k',
-                     'regioncl-m_r50_200e_in1k'}
+                     'regioncl-m_r50_200e_in1k', 'soco_r50c4_100e_in1k',
+                     'soco_r50c4_400e_in1k'}
     for path in AMP_CONFIGS:
         amp = Config.fromfile(path).to_dict()
         base = Config.fromfile(path.replace('_amp.py', '.py')).to_dict()

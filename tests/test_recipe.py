@@ -348,3 +348,69 @@ def test_regioncl_config_has_the_recipe_it_ran_with(name):
         formula = [lr * ((e + 1) / 5 if e < 5 else (1 + math.cos(math.pi * (e - 4) / 196)) / 2)
                    for e in range(200)]
     assert epoch_learning_rates(cfg, 200) == pytest.approx(formula, rel=1e-9, abs=1e-12)
+
+
+# --- SoCo-C4 ------------------------------------------------------------------
+# Official tools/SoCo_C4_{100,400}ep.sh over contrast/option.py: --batch_size 128 on
+# 8 GPUs, --base_lr 1.0 (x 1024 / 256), LARS, --weight_decay 1e-5, --warmup_epoch 10,
+# --crop 0.6, --contrast_momentum 0.99, --select_k 4, --padding_k 4, --max_tries 5
+# (default), --aug ImageAsymBboxCutout (cutout 0.5, 0.1-0.3; no jitter), and the model's
+# own RoIAlign size 14 (resnet.py:148-150) and MLPs (mlps.py:87-92).
+SOCO_C4_RECIPES = {f'soco_r50c4_{e}e_in1k{amp}.py': dict(epochs=e, amp=bool(amp))
+                   for e in (100, 400) for amp in ('', '_amp')}
+
+
+def test_every_soco_c4_config_is_pinned():
+    found = {osp.basename(p) for p in glob.glob(osp.join(REPO, 'configs', 'soco_r50c4_*.py'))}
+    assert found == set(SOCO_C4_RECIPES)
+
+
+@pytest.mark.parametrize('name', sorted(SOCO_C4_RECIPES))
+def test_soco_c4_config_has_the_official_recipe(name):
+    expected = SOCO_C4_RECIPES[name]
+    cfg = Config.fromfile(osp.join(REPO, 'configs', name))
+    m = cfg.model
+    assert (m.type, m.base_momentum, m.roi_size) == ('SoCoC4', 0.99, 14)
+    b = m.backbone
+    assert (b.depth, b.num_stages, tuple(b.out_indices), tuple(b.strides), b.style,
+            b.norm_eval, b.zero_init_residual) == (50, 3, (2,), (1, 2, 2), 'pytorch', False, True)
+    assert (m.head.type, m.head.depth, m.head.base_channels, m.head.stride, m.head.style,
+            m.head.zero_init_residual) == ('Res5BoxHead', 50, 64, 2, 'pytorch', True)
+    assert (m.projector.in_channels, m.projector.hid_channels, m.projector.out_channels,
+            m.predictor.in_channels, m.predictor.hid_channels, m.predictor.out_channels) == \
+        (2048, 4096, 256, 256, 4096, 256)
+    assert m.loss == dict(type='MatchedCosineLoss') and cfg.sync_bn == 'torch'
+
+    loader = cfg.train_dataloader
+    assert loader.batch_size == 128 and loader.drop_last
+    assert cfg.auto_scale_lr.base_batch_size == 8 * 128
+    assert cfg.optim_wrapper.optimizer == dict(type='LARS', lr=4.0, momentum=0.9,
+                                               weight_decay=1e-5, trust_coefficient=0.001,
+                                               eps=1e-8)
+    assert cfg.optim_wrapper.type == \
+        ('MixedPrecisionOptimWrapper' if expected['amp'] else 'OptimWrapper')
+    warmup, cosine = cfg.param_scheduler
+    assert (warmup.type, warmup.start_factor, warmup.begin, warmup.end) == ('LinearLR', 0.01, 0, 10)
+    assert (cosine.type, cosine.T_max, cosine.eta_min, cosine.begin, cosine.end) == \
+        ('CosineAnnealingLR', expected['epochs'] - 10, 1e-6, 10, expected['epochs'])
+    assert cfg.train_cfg.max_epochs == expected['epochs']
+
+    pipeline = loader.dataset.pipeline
+    assert [t.type for t in pipeline] == ['LoadImageRGB', 'LoadProposals', 'SoCoViews',
+                                          'ViewColorAugment', 'ViewColorAugment',
+                                          'CutoutInBoxes', 'PackRegionPairInputs']
+    views, color1, color2, cutout = (TRANSFORMS.build(t) for t in pipeline[2:6])
+    assert (views.view_sizes, views.downscaled_view_size, views.crop_scale, views.flip_prob,
+            views.select_k, views.padding_k, views.max_tries, views.jitter_prob) == \
+        ((224, 224), None, (0.6, 1.0), 0.5, 4, 4, 5, 0.0)
+    assert color1.views == (0,) and color1.blur_prob == 1.0
+    assert color1.ops == ('jitter', 'gray', 'blur')
+    assert color2.views == (1,) and (color2.blur_prob, color2.solarize_prob) == (0.1, 0.2)
+    assert color2.ops == ('jitter', 'gray', 'blur', 'solarize')
+    for color in (color1, color2):
+        jitter = color.jitter  # ColorJitter(0.4, 0.4, 0.2, 0.1), p 0.8; grayscale 0.2
+        assert [list(map(float, r)) for r in (jitter.brightness, jitter.contrast,
+                                              jitter.saturation, jitter.hue)] == \
+            [[0.6, 1.4], [0.6, 1.4], [0.8, 1.2], [-0.1, 0.1]]
+        assert color.jitter_prob == 0.8 and color.grayscale.p == 0.2
+    assert (cutout.views, cutout.prob, cutout.area_ratio) == ((1,), 0.5, (0.1, 0.3))

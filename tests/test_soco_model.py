@@ -80,7 +80,7 @@ def off_mlp(x, W, p):  # mlps.MLP: BN1d on (N, C, 1)
     return F.linear(F.relu(x), W[p + 'linear2.weight'], W[p + 'linear2.bias'])
 
 
-def off_roi_align(feature_map, bboxs):  # SoCo_FPN.roi_align_feature_map + box_util
+def off_roi_align(feature_map, bboxs, output_size=(7, 7)):  # roi_align_feature_map + box_util
     feature_map = feature_map.type(dtype=bboxs.dtype)
     N, C, H, W = feature_map.shape
     N, L, _ = bboxs.shape
@@ -91,7 +91,7 @@ def off_roi_align(feature_map, bboxs):  # SoCo_FPN.roi_align_feature_map + box_u
     coord[:, :, 1] = coord[:, :, 1] * H
     coord[:, :, 3] = coord[:, :, 3] * H
     rois = torch.cat([index, coord], dim=2).reshape(N * L, 5)
-    return tvops.roi_align(input=feature_map, boxes=rois, output_size=(7, 7), aligned=True)
+    return tvops.roi_align(input=feature_map, boxes=rois, output_size=output_size, aligned=True)
 
 
 def off_embed(fpn_feats, bboxs, W, suffix, predict):  # one box set, level by level

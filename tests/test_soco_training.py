@@ -36,9 +36,9 @@ def tiny_options(photo_dir, proposals_root, *extra):
             'randomness.seed=0', *extra]
 
 
-def dist_train(work_dir, *args):
+def dist_train(work_dir, *args, config=CONFIG):
     env = dict(PORT=str(free_port()), PYTHON=python_cmd()[0], OMP_NUM_THREADS='1')
-    return run(['bash', 'tools/dist_train.sh', CONFIG, '2', '--work-dir', work_dir, *args],
+    return run(['bash', 'tools/dist_train.sh', config, '2', '--work-dir', work_dir, *args],
                env=env, timeout=1500)
 
 
@@ -49,8 +49,14 @@ def official_momentum(k, K):  # SoCo_FPN.py:102
 def test_two_cpu_processes_then_resume_continues_the_momentum(photo_dir, tmp_path):
     proposals = str(tmp_path / 'proposals')
     write_records(photo_dir, proposals)
-    work_dir = str(tmp_path / 'soco')
-    proc = dist_train(work_dir, *tiny_options(photo_dir, proposals))
+    run_then_resume(str(tmp_path / 'soco'), tiny_options(photo_dir, proposals), LOSSES)
+
+
+def run_then_resume(work_dir, options, losses, config=CONFIG):
+    """Two epochs of 2 iterations on two processes, then a resume from epoch 1:
+    finite losses summing to ``loss``, the official momentum of every update
+    (continuing after the resume), the warmup, the same lr after the resume."""
+    proc = dist_train(work_dir, *options, config=config)
     log = '\n'.join(open(p).read() for p in glob.glob(osp.join(work_dir, '*', '*.log')))
     assert 'Distributed training: True' in log and 'GPU number: 2' in log, log[:3000]
     assert osp.exists(osp.join(work_dir, 'epoch_1.pth'))
@@ -58,9 +64,9 @@ def test_two_cpu_processes_then_resume_continues_the_momentum(photo_dir, tmp_pat
     first = [r for r in read_scalars(work_dir) if 'loss_v1_v2' in r]
     assert len(first) == 4  # 8 photos / (2 ranks x 2) x 2 epochs
     for r in first:
-        for name in LOSSES:
+        for name in losses:
             assert math.isfinite(r[name]) and -2.0 <= r[name] <= 2.0, (name, r)
-        assert abs(r['loss'] - sum(r[n] for n in LOSSES)) < 1e-4
+        assert abs(r['loss'] - sum(r[n] for n in losses)) < 1e-4
     # K = 4 iterations; update k uses m(k) (the first update copies).
     np.testing.assert_allclose([r['momentum'] for r in first],
                                [official_momentum(k, 4) for k in range(4)], rtol=0, atol=1e-9)
@@ -68,8 +74,7 @@ def test_two_cpu_processes_then_resume_continues_the_momentum(photo_dir, tmp_pat
 
     # Resume from epoch 1 with the same recipe: epoch 2 runs again, and the
     # momentum continues at k = 2, 3 (the official counter would restart at 0.99).
-    dist_train(work_dir, '--resume', osp.join(work_dir, 'epoch_1.pth'),
-               *tiny_options(photo_dir, proposals))
+    dist_train(work_dir, '--resume', osp.join(work_dir, 'epoch_1.pth'), *options, config=config)
     log = '\n'.join(open(p).read() for p in sorted(glob.glob(osp.join(work_dir, '*', '*.log'))))
     assert 'resumed epoch: 1' in log and 'Epoch(train) [2][2/2]' in log
     resumed = [r for r in read_scalars(work_dir) if 'loss_v1_v2' in r][4:]
@@ -78,5 +83,5 @@ def test_two_cpu_processes_then_resume_continues_the_momentum(photo_dir, tmp_pat
                                [official_momentum(k, 4) for k in (2, 3)], rtol=0, atol=1e-9)
     np.testing.assert_allclose([r['lr'] for r in resumed], [r['lr'] for r in first[2:]],
                                rtol=1e-6)
-    assert all(math.isfinite(r[n]) for r in resumed for n in LOSSES)
+    assert all(math.isfinite(r[n]) for r in resumed for n in losses)
     assert proc.returncode == 0

@@ -27,12 +27,16 @@ class EncoderWeights:
     ``'lateral'`` or ``'output'`` and level the input stage (3 for C3), each
     ``{'conv': {...}, 'norm': {...}}``; ``box_head``, where pretrained (SoCo),
     the shared convs and fc of a detector's box head:
-    ``{'convs': [{'conv': {...}, 'norm': {...}}, ...], 'fc': {...}}``."""
+    ``{'convs': [{'conv': {...}, 'norm': {...}}, ...], 'fc': {...}}``;
+    ``res5_head``: the backbone's ``layer4`` was pretrained as the RoI box
+    head on C4 (SoCo-C4), so by default it is exported as a C4 detector's
+    res5 RoI head (:func:`convert`'s ``c4``)."""
     source: str
     backbone: 'OrderedDict[str, torch.Tensor]'
     fpn: Dict[Tuple[str, int], Dict[str, Dict[str, torch.Tensor]]]
     dropped: List[str] = field(default_factory=list)
     box_head: Optional[Dict] = None
+    res5_head: bool = False
 
 
 # torchvision's ResNets by their number of blocks in layer3 and whether the
@@ -283,14 +287,51 @@ def _torchvision_names(w: EncoderWeights, with_fpn: bool, with_box_head: bool = 
 TARGETS = dict(mmdet=_mmdet_names, detectron2=_detectron2_names, torchvision=_torchvision_names)
 
 
+def _c4_names(w: EncoderWeights, backbone_name, res5_name):
+    """A C4 detector's layout: stages 1-3 in its backbone, ``layer4`` as its
+    res5 RoI head (``res5_name(key)`` for the keys under ``layer4.``)."""
+    out, renamed = OrderedDict(), []
+    for key, value in w.backbone.items():
+        dst = res5_name(key) if key.startswith('layer4.') else backbone_name(key)
+        out[dst] = value
+        renamed.append((key, dst))
+    not_pretrained = ['RPN, the box predictor and the mask head']
+    if not any(key.startswith('layer4.') for key in w.backbone):
+        not_pretrained.append('the res5 RoI head (the checkpoint has no layer4)')
+    return out, renamed, list(w.dropped), not_pretrained
+
+
+# A C4 detector: mmdet's Mask/Faster R-CNN R50-C4 (ResNet num_stages=3 and the
+# roi_head.shared_head ResLayer, whose stage is named layer4), detectron2's
+# Res5ROIHeads (roi_heads.res5.*; its ExtraNorm variant's roi_heads.res5.norm is
+# not pretrained). The official SoCo-C4 converter writes res5.* beside the
+# backbone (converter_detectron2/convert_detectron2_C4.py:29-40), which
+# detectron2's matching heuristics put into roi_heads.res5 by suffix.
+C4_TARGETS = dict(
+    mmdet=lambda w: _c4_names(w, lambda key: 'backbone.' + key,
+                              lambda key: 'roi_head.shared_head.' + key),
+    detectron2=lambda w: _c4_names(w, _detectron2_backbone_name,
+                                   lambda key: 'roi_heads.' + _detectron2_backbone_name(key)))
+
+
 def convert(ckpt, to: str, with_fpn: bool = False, path: str = '<checkpoint>',
-            with_box_head: bool = False) -> Conversion:
+            with_box_head: bool = False, c4: Optional[bool] = None) -> Conversion:
     """Convert a loaded checkpoint to ``to`` in {'mmdet', 'detectron2', 'torchvision'};
-    ``with_box_head`` exports a pretrained box head (SoCo) too."""
+    ``with_box_head`` exports a pretrained box head (SoCo) too. ``c4`` writes
+    the C4 detector layout (``layer4`` as the res5 RoI head, :data:`C4_TARGETS`);
+    None: where the checkpoint pretrained ``layer4`` as that head (SoCo-C4).
+    A torchvision ResNet has no such split: its layout is the same either way."""
     if to not in TARGETS:
         raise ValueError(f'--to must be one of {sorted(TARGETS)}, got {to!r}')
     weights = read_pretrained_checkpoint(ckpt, path)
-    state, renamed, dropped, not_pretrained = TARGETS[to](weights, with_fpn, with_box_head)
+    c4 = weights.res5_head if c4 is None else c4
+    if c4 and to in C4_TARGETS:
+        if with_fpn or with_box_head:
+            raise CheckpointError(f'{path}: the C4 layout has no FPN and its box head is res5; '
+                                  f'--with-fpn / --with-box-head do not apply (or pass --no-c4)')
+        state, renamed, dropped, not_pretrained = C4_TARGETS[to](weights)
+    else:
+        state, renamed, dropped, not_pretrained = TARGETS[to](weights, with_fpn, with_box_head)
     state = OrderedDict((k, v.detach().clone().contiguous()) for k, v in state.items())
     return Conversion(state, renamed, dropped, not_pretrained, weights.source,
                       resnet_depth(weights.backbone))

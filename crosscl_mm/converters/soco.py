@@ -13,6 +13,15 @@ other pretraining here has:
   github hologerry/SoCo ``contrast/models/SoCo_FPN.py:49-63``).
 
 The online backbone, FPN P2-P5 and the 4conv-1fc box head are read.
+
+SoCo-C4 checkpoints are recognised by a res5 stage beside the predictor and
+no FPN: crosscl_mm's (``backbone.*`` stages 1-3, ``head.layer4.*``,
+``projector.*``, ``predictor.*``, ``momentum_encoder.*``) and the official
+ones (``model`` with ``module.encoder.*``, a whole torchvision-named ResNet
+whose ``layer4`` is the box head, ``module.projector.*``,
+``module.predictor.*``, ``module.encoder_k.*``, ``module.projector_k.*`` and
+the unused ``module.queue`` / ``module.queue_ptr``; ``SoCo_C4.py:42-70``).
+The online ResNet is read, ``layer4`` marked as the res5 RoI head.
 """
 import re
 from collections import OrderedDict
@@ -107,3 +116,43 @@ def read_crosscl_mm_soco(state, path):
 def read_official_soco(state, path):
     return _read(state, path, 'official SoCo', 'module.encoder.', 'module.neck.', 'module.head.',
                  _official_head_key)
+
+
+def _is_crosscl_mm_soco_c4(state) -> bool:
+    return any(k.startswith('head.layer4.') for k in state) and \
+        any(k.startswith('predictor.') for k in state) and \
+        not any(k.startswith('neck.') for k in state)
+
+
+def _is_official_soco_c4(state) -> bool:
+    return any(k.startswith('module.encoder.layer4.') for k in state) and \
+        any(k.startswith('module.predictor.') for k in state) and \
+        not any(k.startswith(('module.neck.', 'module.head.')) for k in state)
+
+
+def _read_c4(state, path, source, prefixes):
+    """The online ResNet: the tensors under ``prefixes`` in torchvision names."""
+    backbone, dropped = OrderedDict(), []
+    for name, value in state.items():
+        for prefix in prefixes:
+            if name.startswith(prefix) and name[len(prefix):].startswith(RESNET_PREFIXES):
+                backbone[name[len(prefix):]] = value
+                break
+        else:
+            dropped.append(name)  # momentum copies, projector, predictor, queue
+    if not any(k.startswith('layer4.') for k in backbone) or \
+            not any(k.startswith('layer3.') for k in backbone):
+        found = sorted({k.split('.')[0] for k in backbone})
+        raise CheckpointError(f'{path}: a SoCo-C4 checkpoint needs the ResNet stages 1-3 and '
+                              f'the res5 head (layer4); found {found}')
+    return EncoderWeights(source, backbone, {}, dropped, res5_head=True)
+
+
+@register_reader('crosscl_mm SoCo-C4', _is_crosscl_mm_soco_c4)
+def read_crosscl_mm_soco_c4(state, path):
+    return _read_c4(state, path, 'crosscl_mm SoCo-C4', ('backbone.', 'head.'))
+
+
+@register_reader('official SoCo-C4', _is_official_soco_c4)
+def read_official_soco_c4(state, path):
+    return _read_c4(state, path, 'official SoCo-C4', ('module.encoder.',))

@@ -25,6 +25,12 @@ the output is written atomically.
   ``matching_heuristics`` (``roi_heads.box_head.conv1-4/fc1`` with
   ``--with-box-head``).
 - ``--to torchvision``: a ``resnet50`` / ``resnet101`` state dict (all but ``fc``).
+- ``--c4`` (the default for SoCo-C4 checkpoints, whose ``layer4`` was
+  pretrained as the RoI box head on C4; ``--no-c4`` to turn it off): the
+  layout of a C4 detector, stages 1-3 as the backbone and ``layer4`` as its
+  res5 RoI head: ``roi_head.shared_head.layer4.*`` for mmdet's Mask/Faster
+  R-CNN R50-C4 (``load_from=OUTPUT``), ``roi_heads.res5.*`` for detectron2's
+  Res5ROIHeads.
 """
 import argparse
 import sys
@@ -43,17 +49,22 @@ def main(argv=None) -> int:
     parser.add_argument('--with-box-head', action='store_true',
                         help='also export the pretrained 4conv-1fc box head (SoCo; mmdet and '
                              'detectron2)')
+    parser.add_argument('--c4', action=argparse.BooleanOptionalAction, default=None,
+                        help='layer4 as the res5 RoI head of a C4 detector (mmdet and '
+                             'detectron2; default: for SoCo-C4 checkpoints)')
     args = parser.parse_args(argv)
     try:
         ckpt = load_checkpoint_safely(args.input)
         result = convert(ckpt, args.to, args.with_fpn, path=args.input,
-                         with_box_head=args.with_box_head)
+                         with_box_head=args.with_box_head, c4=args.c4)
     except CheckpointError as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2
     save_atomically(args.output, lambda f: serialise(result, args.to, args.input, f))
     extras = ''.join([', with FPN' if args.with_fpn else '',
-                      ', with box head' if args.with_box_head else ''])
+                      ', with box head' if args.with_box_head else '',
+                      ', C4 layout' if any('shared_head' in d or d.startswith('roi_heads.res5')
+                                           for _, d in result.renamed) else ''])
     print(f'{args.input} -> {args.output} ({args.to}{extras})')
     print(result.summary())
     return 0

@@ -175,17 +175,33 @@ class SoCo(PretrainingAlgorithm):
         return self.predictor(z) if predict else z
 
     def _roi_align(self, level_map: Tensor, boxes: Tensor) -> Tensor:
-        """RoIAlign of boxes given as fractions of the view, scaled by the
-        map's own size (official ``box_util.py:11-25``): on a 112-px view P5
-        is 4x4, so a fraction times 4 is not pixels / 32 (docs/soco.md, B5)."""
-        n, k = boxes.shape[:2]
-        h, w = level_map.shape[-2:]
-        scale = boxes.new_tensor([w, h, w, h])
-        index = torch.arange(n, device=boxes.device, dtype=boxes.dtype)
-        rois = torch.cat([index.view(n, 1, 1).expand(n, k, 1), boxes * scale], dim=2)
-        # The map takes the boxes' dtype (float32), as official under mixed precision.
-        return roi_align(level_map.to(boxes.dtype), rois.view(-1, 5), self.roi_size,
-                         spatial_scale=1.0, sampling_ratio=-1, aligned=True)
+        return roi_align_view_fractions(level_map, boxes, self.roi_size)
+
+
+def roi_align_view_fractions(feature_map: Tensor, boxes: Tensor, roi_size: int) -> Tensor:
+    """RoIAlign of boxes given as fractions of the view, scaled by the map's
+    own size (official ``box_util.py:11-25``): on a 112-px view P5 is 4x4, so
+    a fraction times 4 is not pixels / 32 (docs/soco.md, B5).
+
+    ``torchvision.ops.roi_align(spatial_scale=1, sampling_ratio=-1,
+    aligned=True)`` as official (``SoCo_FPN.py:131-141``, ``resnet.py:224-237``).
+
+    Args:
+        feature_map: ``(N, C, H, W)``.
+        boxes: ``(N, K, 4)`` ``(x1, y1, x2, y2)`` fractions of the view.
+        roi_size: side of the output.
+
+    Returns:
+        Tensor: ``(N * K, C, roi_size, roi_size)``, image-major.
+    """
+    n, k = boxes.shape[:2]
+    h, w = feature_map.shape[-2:]
+    scale = boxes.new_tensor([w, h, w, h])
+    index = torch.arange(n, device=boxes.device, dtype=boxes.dtype)
+    rois = torch.cat([index.view(n, 1, 1).expand(n, k, 1), boxes * scale], dim=2)
+    # The map takes the boxes' dtype (float32), as official under mixed precision.
+    return roi_align(feature_map.to(boxes.dtype), rois.view(-1, 5), roi_size,
+                     spatial_scale=1.0, sampling_ratio=-1, aligned=True)
 
 
 def _view(box_set: str) -> int:
@@ -198,3 +214,114 @@ def _stack_box_set(data_samples, field: str) -> Dict[str, Tensor]:
     return dict(boxes=torch.stack([r.boxes for r in items]).float(),
                 ids=torch.stack([r.ids for r in items]),
                 levels=torch.stack([r.levels for r in items]))
+
+
+@MODELS.register_module()
+class SoCoC4(PretrainingAlgorithm):
+    """SoCo on a ResNet-C4 detector's layout: SoCo-C4.
+
+    The C4 variant of SoCo (`Aligning Pretraining for Detection via
+    Object-Level Contrastive Learning <https://arxiv.org/abs/2106.02637>`_,
+    official ``contrast/models/SoCo_C4.py`` and ``contrast/resnet.py``).
+    Two views: view 1 the whole image, view 2 a random crop, both 224 px.
+    For each view, the online network computes C4 (ResNet stages 1-3),
+    RoI-aligns the view's proposal boxes from it at 14x14, runs the res5
+    stage on them as the box head and average-pools (:class:`Res5BoxHead`),
+    then projects and predicts; the momentum copy (backbone, res5 head,
+    projector; no predictor) gives the targets. With ``q`` the normalised
+    predictions, ``k`` the normalised targets and ``C[n, a, b] = 1`` when box
+    ``a`` of view 1 and box ``b`` of view 2 hold the same proposal
+    (``get_correspondence_matrix``, ``bboxs_utils.py:262-275``)::
+
+        loss = L(q_1, k_2, C) + L(q_2, k_1, C^T)
+        L(q, k, C) = -2 * mean_n( sum_ab C_ab <q_a, k_b> / (sum_ab C_ab + 1e-6) )
+
+    (:class:`MatchedCosineLoss`; ``SoCo_C4.py:91-103, 136-138``). As official
+    (``SoCo_C4.py:114-134``), each view runs through the whole online
+    network on its own (BN statistics per view, over the batch's images for
+    the backbone and over the batch's ``N * K`` RoIs for res5, projector and
+    predictor), then the momentum copy is updated (:class:`CosineEMA`,
+    ``SoCo_C4.py:76-89``) and runs on view 1, then view 2.
+
+    Boxes, RoIAlign, loss and momentum schedule are SoCo-FPN's
+    (:class:`SoCo`): boxes as fractions of the view scaled by C4's own size
+    (:func:`roi_align_view_fractions`), ``aligned=True``, adaptive sampling.
+    The official ``output_size`` argument (7 in the scripts) is ignored by
+    the C4 model, whose ResNet sets 14 (``resnet.py:148-150``).
+
+    Logged: ``loss_v1_v2`` (view 1 predicts view 2), ``loss_v2_v1``, and
+    ``momentum``.
+
+    Args:
+        backbone: config of a ResNet returning C4 only (mmdet ``ResNet``
+            with ``num_stages=3``, ``out_indices=(2,)``).
+        head: config of the res5 box head (:class:`Res5BoxHead`).
+        projector, predictor: configs of the MLPs (:class:`ProjectionMLP`;
+            official 2048-4096-256 and 256-4096-256, ``mlps.py:87-92``).
+        loss: config of the per-pair loss.
+        base_momentum: momentum of the first update, rising to 1.
+        roi_size: side of the RoIAlign output (14).
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 head: dict,
+                 projector: dict,
+                 predictor: dict,
+                 loss: dict = dict(type='MatchedCosineLoss'),
+                 base_momentum: float = 0.99,
+                 roi_size: int = 14,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg=None) -> None:
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.backbone = MODELS.build(backbone)
+        self.head = MODELS.build(head)
+        self.projector = MODELS.build(projector)
+        self.predictor = MODELS.build(predictor)
+        self.loss_module = MODELS.build(loss)
+        self.roi_size = roi_size
+        self.momentum_encoder = CosineEMA(self._online_encoder(), base_momentum)
+
+    def _online_encoder(self) -> nn.ModuleDict:
+        """The online modules that have a momentum copy (the official
+        ``encoder``, which holds res5, and ``projector``)."""
+        return nn.ModuleDict(dict(backbone=self.backbone, head=self.head,
+                                  projector=self.projector))
+
+    def extract_feat(self, inputs: List[Tensor], data_samples=None) -> Tuple[Tensor, ...]:
+        """C4 of the first view."""
+        return tuple(self.backbone(inputs[0]))
+
+    def loss(self, inputs: List[Tensor], data_samples: List[BaseDataElement]) -> Dict[str, Tensor]:
+        view1, view2 = (_stack_box_set(data_samples, f'regions_{name}') for name in ('1_2', '2'))
+        online = self._online_encoder()
+        pred1 = self._embed(online, inputs[0], view1['boxes'], predict=True)
+        pred2 = self._embed(online, inputs[1], view2['boxes'], predict=True)
+        with torch.no_grad():
+            self.momentum_encoder.update_parameters(online)
+            target_net = self.momentum_encoder.module
+            target1 = self._embed(target_net, inputs[0], view1['boxes'], predict=False)
+            target2 = self._embed(target_net, inputs[1], view2['boxes'], predict=False)
+        # Same proposal id: a match (one level, so every box is "assigned" to it).
+        match = box_correspondence(view1['ids'], torch.zeros_like(view1['ids']), view2['ids'],
+                                   torch.zeros_like(view2['ids']), num_levels=1)
+        # In float32 under mixed precision too: autocast would run the similarities'
+        # bmm in its low-precision dtype.
+        with torch.autocast(device_type=pred1.device.type, enabled=False):
+            losses = dict(loss_v1_v2=self.loss_module(pred1, target2, match),
+                          loss_v2_v1=self.loss_module(pred2, target1, match.transpose(1, 2)))
+        losses['momentum'] = torch.tensor(
+            self.momentum_encoder.momentum_at(self.momentum_encoder.num_updates - 1),
+            dtype=torch.float64)
+        return losses
+
+    def _embed(self, net, view: Tensor, boxes: Tensor, predict: bool) -> Tensor:
+        """Normalised embeddings of a view's boxes, ``(N, K, C)``
+        (official ``SoCo_C4.py:114-134``, ``resnet.py:239-264``)."""
+        n, k = boxes.shape[:2]
+        (c4,) = net['backbone'](view)
+        z = net['projector'](net['head'](roi_align_view_fractions(c4, boxes, self.roi_size)))
+        if predict:
+            z = self.predictor(z)
+        # Normalised in float32 (the MLPs' output is in the autocast dtype under AMP).
+        return F.normalize(z.float(), dim=1).view(n, k, -1)

@@ -1,6 +1,8 @@
 from collections import OrderedDict
 
 from mmcv.cnn import build_norm_layer
+from mmdet.models.backbones import ResNet
+from mmdet.models.layers import ResLayer
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
@@ -75,3 +77,60 @@ class ProjectionMLP(BaseModule):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.linear2(self.relu(self.bn1(self.linear1(x))))
+
+
+@MODELS.register_module()
+class Res5BoxHead(BaseModule):
+    """The res5 stage of a ResNet used as the box head of a C4 detector, with
+    the global average pooling after it: ``(R, C4, S, S) -> (R, C5)``.
+
+    SoCo-C4 pretrains it on RoIs aligned from C4 (official
+    ``contrast/resnet.py:224-264``: ``layer4`` on the 14x14 RoIs, then
+    ``AvgPool2d(7)``); a C4 detector runs the same stage on its RoIs (mmdet's
+    ``roi_head.shared_head`` :class:`~mmdet.models.roi_heads.ResLayer`,
+    detectron2's ``roi_heads.res5``). The stage is mmdet's ``ResLayer`` and
+    is named ``layer4``, so its state-dict names are those of mmdet's shared
+    head (``layer4.0.conv1.weight``, ...), and the converter hands it over
+    one to one.
+
+    Unlike mmdet's shared head, the width follows ``base_channels`` (64 for
+    ResNet-50; narrower in tests) and the init is the backbone's: Kaiming
+    normal (fan_out) convs, BN 1/0, and with ``zero_init_residual`` every
+    block's last BN weight 0 (official ``resnet.py:169-186`` zeroes every
+    ``bn3`` including res5's).
+
+    Args:
+        depth: ResNet depth (50, 101, ...; 18/34 for BasicBlock).
+        base_channels: width of the stem; res5's blocks are
+            ``base_channels * 8`` wide.
+        stride: stride of the first block (2: 14x14 RoIs -> 7x7).
+        style: 'pytorch' (stride on the 3x3 conv, official) or 'caffe'.
+        norm_cfg: norm of the stage.
+        zero_init_residual: zero the last BN of every block at init.
+    """
+
+    def __init__(self, depth: int = 50, base_channels: int = 64, stride: int = 2,
+                 style: str = 'pytorch', norm_cfg: dict = dict(type='BN', requires_grad=True),
+                 zero_init_residual: bool = True,
+                 init_cfg=(dict(type='Kaiming', layer='Conv2d'),
+                           dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm']))
+                 ) -> None:
+        super().__init__(list(init_cfg) if init_cfg is not None else None)
+        block, stage_blocks = ResNet.arch_settings[depth]
+        planes = base_channels * 8
+        self.block = block
+        self.zero_init_residual = zero_init_residual
+        self.layer4 = ResLayer(block, base_channels * 4 * block.expansion, planes,
+                               stage_blocks[3], stride=stride, style=style, norm_cfg=norm_cfg)
+        self.out_channels = planes * block.expansion
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        if self.zero_init_residual:
+            for block in self.layer4:
+                last = block.norm3 if hasattr(block, 'norm3') else block.norm2
+                nn.init.constant_(last.weight, 0)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(R, C, S, S)`` RoIs -> ``(R, out_channels)``."""
+        return self.layer4(x).mean((2, 3))
