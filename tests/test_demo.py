@@ -40,6 +40,17 @@ SCHEDULE = {  # every demo pretraining: 300 iterations, 20 of warmup, then cosin
 SQRT_SCALE = (8 / 256) ** 0.5
 
 
+def assert_soco_demo_budget(cfg):
+    """The demo's schedule, and LARS at SoCo's lr for 256 images (1.0; 4.0 for
+    8 x 128) scaled to the batch of 8."""
+    flat_cfg = flat(cfg)
+    for key, value in SCHEDULE.items():
+        assert flat_cfg[key] == value, key
+    assert cfg['optim_wrapper']['optimizer'] == dict(
+        type='LARS', lr=pytest.approx(1.0 * SQRT_SCALE, abs=5e-3), momentum=0.9,
+        weight_decay=1e-5, trust_coefficient=0.001, eps=1e-8)
+
+
 def test_pretraining_configs_are_what_the_demo_promises():
     crosscl = load(demo.ALGORITHMS['crosscl'].config)
     flat_crosscl = flat(crosscl)
@@ -82,13 +93,7 @@ def test_pretraining_configs_are_what_the_demo_promises():
     assert changed['train_dataloader.dataset.pipeline.4.patch_size'] == 28
 
     soco = load(demo.ALGORITHMS['soco'].config)
-    flat_soco = flat(soco)
-    for key, value in SCHEDULE.items():
-        assert flat_soco[key] == value, key
-    # SoCo's lr for 256 images is 1.0 (4.0 for 8 x 128)
-    assert soco['optim_wrapper']['optimizer'] == dict(
-        type='LARS', lr=pytest.approx(1.0 * SQRT_SCALE, abs=5e-3), momentum=0.9,
-        weight_decay=1e-5, trust_coefficient=0.001, eps=1e-8)
+    assert_soco_demo_budget(soco)
     changed = diff(soco, load('configs/soco_r50fpn_400e_in1k.py'))
     assert {k for k in changed if k.startswith('train_dataloader.dataset.pipeline')} == {
         'train_dataloader.dataset.pipeline.2.view_sizes',
@@ -298,12 +303,7 @@ def test_soco_c4_demo_config_and_its_backbone_conversion(tmp_path):
     from test_soco_c4 import soco_c4_model
     algo = demo.ALGORITHMS['soco-c4']
     soco_c4 = load(algo.config)
-    flat_c4 = flat(soco_c4)
-    for key, value in SCHEDULE.items():
-        assert flat_c4[key] == value, key
-    assert soco_c4['optim_wrapper']['optimizer'] == dict(
-        type='LARS', lr=pytest.approx(1.0 * SQRT_SCALE, abs=5e-3), momentum=0.9,
-        weight_decay=1e-5, trust_coefficient=0.001, eps=1e-8)
+    assert_soco_demo_budget(soco_c4)
     changed = diff(soco_c4, load('configs/soco_r50c4_400e_in1k.py'))
     assert {k for k in changed if k.startswith('train_dataloader.dataset.pipeline')} == {
         'train_dataloader.dataset.pipeline.2.view_sizes',
