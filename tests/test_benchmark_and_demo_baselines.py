@@ -105,9 +105,9 @@ def test_demo_package_baseline_config_matches_the_demo(photo_dir, tmp_path):
 
 
 def test_benchmark_builds_soco_and_detco_inputs_at_the_view_size():
-    """`--algos soco detco`: their configs at the benchmark's view size, and a
-    sample of each from its own pipeline (SoCo's with proposals computed for
-    the photo by the benchmark)."""
+    """`--algos soco soco-c4 detco`: their configs at the benchmark's view
+    size, and a sample of each from its own pipeline (SoCo's and SoCo-C4's
+    with proposals computed for the photo by the benchmark)."""
     from mmengine.dataset import Compose
     from mmengine.registry import DefaultScope
 
@@ -118,12 +118,13 @@ def test_benchmark_builds_soco_and_detco_inputs_at_the_view_size():
 
     photo = skimage_photo('coffee.png')
     expected = {'soco': [(3, 96, 96), (3, 96, 96), (3, 48, 48)],
+                'soco-c4': [(3, 96, 96), (3, 96, 96)],
                 'detco': [(3, 96, 96), (3, 96, 96), (9, 3, 64, 64), (9, 3, 64, 64)]}
     for name, shapes in expected.items():
         spec = bench.ALGORITHMS[name]
         cfg = spec.config(96)
         info = spec.data_info(photo, 0)
-        if name == 'soco':
+        if name.startswith('soco'):
             (width, height), boxes = read_proposal_record(info['proposals_path'])
             assert (width, height) == (600, 400) and len(boxes) > 0
         with DefaultScope.overwrite_default_scope('crosscl_mm'):

@@ -40,6 +40,17 @@ SCHEDULE = {  # every demo pretraining: 300 iterations, 20 of warmup, then cosin
 SQRT_SCALE = (8 / 256) ** 0.5
 
 
+def assert_soco_demo_budget(cfg):
+    """The demo's schedule, and LARS at SoCo's lr for 256 images (1.0; 4.0 for
+    8 x 128) scaled to the batch of 8."""
+    flat_cfg = flat(cfg)
+    for key, value in SCHEDULE.items():
+        assert flat_cfg[key] == value, key
+    assert cfg['optim_wrapper']['optimizer'] == dict(
+        type='LARS', lr=pytest.approx(1.0 * SQRT_SCALE, abs=5e-3), momentum=0.9,
+        weight_decay=1e-5, trust_coefficient=0.001, eps=1e-8)
+
+
 def test_pretraining_configs_are_what_the_demo_promises():
     crosscl = load(demo.ALGORITHMS['crosscl'].config)
     flat_crosscl = flat(crosscl)
@@ -82,13 +93,7 @@ def test_pretraining_configs_are_what_the_demo_promises():
     assert changed['train_dataloader.dataset.pipeline.4.patch_size'] == 28
 
     soco = load(demo.ALGORITHMS['soco'].config)
-    flat_soco = flat(soco)
-    for key, value in SCHEDULE.items():
-        assert flat_soco[key] == value, key
-    # SoCo's lr for 256 images is 1.0 (4.0 for 8 x 128)
-    assert soco['optim_wrapper']['optimizer'] == dict(
-        type='LARS', lr=pytest.approx(1.0 * SQRT_SCALE, abs=5e-3), momentum=0.9,
-        weight_decay=1e-5, trust_coefficient=0.001, eps=1e-8)
+    assert_soco_demo_budget(soco)
     changed = diff(soco, load('configs/soco_r50fpn_400e_in1k.py'))
     assert {k for k in changed if k.startswith('train_dataloader.dataset.pipeline')} == {
         'train_dataloader.dataset.pipeline.2.view_sizes',
@@ -202,6 +207,13 @@ def test_soco_proposals_for_the_demo_photos_feed_soco_dataset(tmp_path):
     regions = sample['data_samples'].regions_1_2
     assert regions.boxes.shape == (4, 4) and ((regions.levels >= -1) & (regions.levels < 4)).all()
 
+    # SoCo-C4's demo config reads the same folder: two views of 96 px, 4 boxes each.
+    cfg = Config.fromfile(osp.join(REPO, demo.ALGORITHMS['soco-c4'].config))
+    cfg.merge_from_dict(dict(kv.split('=', 1) for kv in demo.soco_options(proposals)))
+    sample = DATASETS.build(dict(cfg.train_dataloader.dataset, data_root=photos))[1]
+    assert [tuple(v.shape) for v in sample['inputs']] == [(3, 96, 96), (3, 96, 96)]
+    assert sample['data_samples'].regions_2.boxes.shape == (4, 4)
+
 
 def test_curve_ends_are_the_logged_means():
     """Losses are logged as means over 10 iterations (taken at iteration 10
@@ -278,3 +290,44 @@ def test_regioncl_demo_configs_are_the_recipes_at_the_demo_budget():
         assert {k for k in changed if k.startswith('train_dataloader.dataset.pipeline')} == {
             'train_dataloader.dataset.pipeline.1.sizes'}
         assert changed['train_dataloader.dataset.pipeline.1.sizes'] == (96, 96)
+
+
+def test_soco_c4_demo_config_and_its_backbone_conversion(tmp_path):
+    """`--algos soco-c4`: the 400e C4 recipe at the demo's budget (views of 96
+    px, LARS at 1.0 x sqrt(8 / 256)), the proposals folder the demo passes;
+    converted with --no-c4 for the demo's R50-FPN, the whole ResNet (res5, the
+    pretrained box head, as layer4) lands in the fine-tuning backbone."""
+    from mmdet.models.backbones import ResNet
+
+    from crosscl_mm.converters import convert
+    from test_soco_c4 import soco_c4_model
+    algo = demo.ALGORITHMS['soco-c4']
+    soco_c4 = load(algo.config)
+    assert_soco_demo_budget(soco_c4)
+    changed = diff(soco_c4, load('configs/soco_r50c4_400e_in1k.py'))
+    assert {k for k in changed if k.startswith('train_dataloader.dataset.pipeline')} == {
+        'train_dataloader.dataset.pipeline.2.view_sizes',
+        'train_dataloader.dataset.pipeline.2.level_size_limits'}
+    assert changed['train_dataloader.dataset.pipeline.2.view_sizes'] == (96, 96)
+    assert not [k for k in changed if k.startswith('model.')]
+    cfg = Config.fromfile(osp.join(REPO, algo.config))
+    cfg.merge_from_dict(dict(kv.split('=', 1) for kv in demo.soco_options('props')))
+    assert cfg.train_dataloader.dataset.proposals_root == 'props'
+
+    # The conversion the demo runs (--to mmdet --no-c4) loads into an mmdet ResNet-50
+    # (at base width 16 here) with nothing missing, res5 from the box head.
+    assert algo.convert_args == ('--to', 'mmdet', '--no-c4')
+    torch.manual_seed(0)
+    pretrained = soco_c4_model()
+    converted = convert({'state_dict': pretrained.state_dict()}, 'mmdet', c4=False).state_dict
+    backbone = ResNet(depth=50, base_channels=16)
+    missing, unexpected = backbone.load_state_dict(
+        {k[len('backbone.'):]: v for k, v in converted.items()}, strict=False)
+    assert not missing and not unexpected and all(k.startswith('backbone.') for k in converted)
+    torch.testing.assert_close(converted['backbone.layer4.2.conv3.weight'],
+                               pretrained.head.layer4[2].conv3.weight)
+    ft = Config.fromfile(demo.finetune_config(str(tmp_path), 'finetune_soco-c4',
+                                              str(tmp_path / 'shapes'), 'w.pth', algo, None, 0))
+    assert ft.model.backbone.init_cfg == dict(type='Pretrained', checkpoint='w.pth',
+                                              prefix='backbone.')
+    assert ft.model.neck.get('init_cfg') is None or not isinstance(ft.model.neck.init_cfg, list)

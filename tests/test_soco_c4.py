@@ -106,6 +106,13 @@ def off_forward(W, im_1, im_2, bboxs1, bboxs2, corres, k, K):
             off_regression_loss(pred_2, proj_1_ng, corres.transpose(1, 2)), m)
 
 
+def official_boxes(sets, crops, flips, view):
+    """A view's box sets as the official ``bboxs`` tensor (N, K, 5)."""
+    h, w = crops[view][3] - crops[view][1], crops[view][2] - crops[view][0]
+    return torch.stack([torch.from_numpy(official_tensor(b, h, w, flips[view]))
+                        for b in sets[view]])
+
+
 def official_state(ours):
     """Our state dict under the official names (SoCo_C4.py:42-48): the
     backbone and the res5 head are one ``encoder``."""
@@ -221,9 +228,7 @@ def test_loss_gradients_and_momentum_match_the_official_forward(one_thread):
 
     # Official, on the same weights, views and boxes.
     def tensor(view):
-        h, w = crops[view][3] - crops[view][1], crops[view][2] - crops[view][0]
-        return torch.stack([torch.from_numpy(official_tensor(b, h, w, flips[view]))
-                            for b in sets[view]])
+        return official_boxes(sets, crops, flips, view)
     corres = torch.stack([off_correspondence(a[:, 4], b[:, 4]) for a, b in zip(*sets)])
     leaves = {n: W[n].requires_grad_() for n in W
               if n.startswith(('encoder.', 'projector.', 'predictor.')) and

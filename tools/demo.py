@@ -23,7 +23,7 @@
 7. both tables, what they can and cannot show, and the time of every phase.
 
     python tools/demo.py [--work-dir work_dirs/demo] [--algos crosscl global-only
-                         [soco] [detco] [regioncl-m] [regioncl-d] [mocov2] [densecl]]
+                         [soco] [soco-c4] [detco] [regioncl-m] [regioncl-d] [mocov2] [densecl]]
                          [--baseline global-only|mocov2|densecl]
                          [--finetune-seeds 0] [--retrieval-seeds 0 1 2] [--quick]
 
@@ -73,6 +73,9 @@ ALGORITHMS = {
     'soco': Algorithm('soco', 'SoCo (backbone + FPN + box head)',
                       'configs/demo/soco_r50fpn_demo_photos.py',
                       ('--to', 'mmdet', '--with-fpn', '--with-box-head')),
+    # The demo fine-tunes R50-FPN: the whole ResNet, res5 (SoCo-C4's box head) as layer4.
+    'soco-c4': Algorithm('soco-c4', 'SoCo-C4 (backbone, res5 head as layer4)',
+                         'configs/demo/soco_r50c4_demo_photos.py', ('--to', 'mmdet', '--no-c4')),
     'detco': Algorithm('detco', 'DetCo (backbone)', 'configs/demo/detco_r50_demo_photos.py'),
     'regioncl-m': Algorithm('regioncl-m', 'RegionCL-M (backbone)',
                             'configs/demo/regioncl-m_r50_demo_photos.py'),
@@ -349,8 +352,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument('--algos', nargs='+', default=list(DEFAULT_ALGOS),
                         choices=sorted(ALGORITHMS),
                         help='pretraining algorithms to compare with random init '
-                             f'(default: {" ".join(DEFAULT_ALGOS)}); soco, detco and regioncl-* add their '
-                             'own minutes (README, "What make demo does")')
+                             f'(default: {" ".join(DEFAULT_ALGOS)}); soco, soco-c4, detco and '
+                             'regioncl-* add their own minutes (README, "What make demo does")')
     parser.add_argument('--baseline', choices=['global-only', 'mocov2', 'densecl'],
                         help="what stands next to CrossCL in place of global-only: "
                              "mocov2/densecl are the environment's mmselfsup or mmpretrain "
@@ -409,11 +412,12 @@ def main(argv: Optional[List[str]] = None) -> None:
     for algo in algos:
         print(f'    {algo.label}')
         extra = []
-        if algo.name == 'soco':
+        if algo.name in ('soco', 'soco-c4'):
             proposals = osp.join(work, 'soco_proposals')
-            print('    SoCo\'s selective-search proposals for the photos')
-            timings.append(('SoCo proposals', generate_proposals(
-                photos, proposals, osp.join(work, 'soco_proposals.log'))))
+            if not any(name == 'SoCo proposals' for name, _ in timings):  # once for both
+                print('    SoCo\'s selective-search proposals for the photos')
+                timings.append(('SoCo proposals', generate_proposals(
+                    photos, proposals, osp.join(work, 'soco_proposals.log'))))
             extra = soco_options(proposals)
         config = algo.config or package_baseline_config(work, algo.package, photos)
         run_dir = osp.join(work, f'pretrain_{algo.name}')

@@ -7,12 +7,12 @@
     python tools/analysis_tools/benchmark_pretrain.py --data-only [--algos crosscl detco soco] \
         [--device cpu|cuda] [--batch-size B] [--pipeline-samples N] [--rounds R]
 
-Every algorithm of ``ALGORITHMS`` (crosscl, mocov2, densecl, soco, detco, regioncl-m,
-regioncl-d) is built from its own config (MoCo v2 and DenseCL from the environment's package:
+Every algorithm of ``ALGORITHMS`` (crosscl, mocov2, densecl, soco, soco-c4, detco,
+regioncl-m, regioncl-d) is built from its own config (MoCo v2 and DenseCL from the environment's package:
 mmselfsup 1.0.0, or mmpretrain 1.2.0 in the ``ENV=mmpretrain`` environment)
-with the same ResNet-50, batch and view size (SoCo's third view at half of it,
+with the same ResNet-50, batch and view size (SoCo-FPN's third view at half of it,
 DetCo's local patch sets at their recipe's 255/64 px), and gets one batch of
-real photos from its own train pipeline (SoCo's with selective-search
+real photos from its own train pipeline (SoCo's and SoCo-C4's with selective-search
 proposals computed once per photo). Every algorithm steps one SGD optimizer,
 SoCo's LARS included, so the step measures the model. All stay
 resident in one process, and the timing runs in R rounds: in each round every
@@ -119,15 +119,17 @@ def package_config(algo: str):
     return load
 
 
-def soco_config(size):
-    """SoCo's config: views 1 and 2 at the view size, view 3 at half of it
-    (224/224/112 in the recipe)."""
-    from mmengine.config import Config
-    cfg = Config.fromfile(osp.join(REPO, 'configs/soco_r50fpn_100e_in1k.py'))
-    for t in cfg.train_dataloader.dataset.pipeline:
-        if t.type == 'SoCoViews':
-            t.view_sizes = (size, size, size // 2)
-    return cfg
+def soco_config(path: str):
+    """A SoCo config: its views at the view size, SoCo-FPN's third view at
+    half of it (224/224/112 in the recipe; SoCo-C4 has two views of 224)."""
+    def load(size):
+        from mmengine.config import Config
+        cfg = Config.fromfile(osp.join(REPO, path))
+        for t in cfg.train_dataloader.dataset.pipeline:
+            if t.type == 'SoCoViews':
+                t.view_sizes = (size, size, size // 2)[:len(t.view_sizes)]
+        return cfg
+    return load
 
 
 def soco_data_info(img_path: str, index: int, cache: Optional[str] = None) -> dict:
@@ -180,7 +182,8 @@ ALGORITHMS: Dict[str, Algorithm] = {
     'crosscl': Algorithm(our_config('configs/crosscl_r50fpn_200e_in1k.py')),
     'mocov2': Algorithm(package_config('mocov2')),
     'densecl': Algorithm(package_config('densecl')),
-    'soco': Algorithm(soco_config, soco_data_info),
+    'soco': Algorithm(soco_config('configs/soco_r50fpn_100e_in1k.py'), soco_data_info),
+    'soco-c4': Algorithm(soco_config('configs/soco_r50c4_100e_in1k.py'), soco_data_info),
     'detco': Algorithm(detco_config),
     'regioncl-m': Algorithm(regioncl_config('configs/regioncl-m_r50_200e_in1k.py')),
     'regioncl-d': Algorithm(regioncl_config('configs/regioncl-d_r50_200e_in1k.py')),
