@@ -25,7 +25,7 @@ checkpoints, which keep their backbone under ``backbone.`` and never have
   ``encoder_q.0.*`` (the ResNet), ``encoder_q.1.*`` (the projection),
   ``encoder_k.*``, plain ``queue`` / ``queue_ptr`` buffers, and
   ``backbone.*``, a second registration of ``encoder_q.0`` (bug B8 of
-  ../shared/REGIONCL_NOTES.md): the two copies must be equal, and one is
+  docs/regioncl.md): the two copies must be equal, and one is
   exported.
 
 Only the online (query) ResNet is read; there is no FPN or box head in any

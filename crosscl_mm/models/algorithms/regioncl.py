@@ -1,8 +1,7 @@
 """RegionCL: contrastive region pairs by region swapping (Xu et al., ECCV 2022).
 
 Two variants, each as the code behind its published numbers ran it
-(``/work/shared/REGIONCL_NOTES.md`` lists the sources; ``docs/regioncl.md``
-every bug and our default):
+(``docs/regioncl.md`` lists the sources, every bug and our default):
 
 - :class:`RegionCLM`, RegionCL on MoCo v2: the official code
   (Annbless/RegionCL ``openselfsup/models/RegionCLM.py``);
