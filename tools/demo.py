@@ -105,7 +105,7 @@ What these numbers can and cannot show:
   pooled region features of photos no model was trained on survive crops, scale, flip
   and colour changes. It is not detection quality.
 - A pretraining run is reproducible to the bit only with the same thread count on the
-  same kind of CPU: 300 iterations amplify the rounding differences of another machine,
+  same kind of CPU: a hundred iterations amplify the rounding differences of another machine,
   so one run's numbers are one draw. The comparison above is over every pretraining run
   (seeds, thread counts) and every view draw, and a conclusion is printed only where the
   difference to random init has the same sign in all of them; with two or three runs per
