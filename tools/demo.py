@@ -606,7 +606,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     for name in finetune:
         r = first_run.get(name)
         label = (RANDOM_INIT if r is None else
-                 f'{r.algo.label}, pretraining seed {r.seed}, {r.threads} threads')
+                 f'{r.algo.label}, pretraining seed {r.seed}, '
+                 f'{r.threads} thread{"s" if r.threads > 1 else ""}')
         results[label] = []
         for seed in args.finetune_seeds:
             run_name = f'finetune_{"random" if r is None else r.name}_seed{seed}'
