@@ -331,3 +331,70 @@ def test_soco_c4_demo_config_and_its_backbone_conversion(tmp_path):
     assert ft.model.backbone.init_cfg == dict(type='Pretrained', checkpoint='w.pth',
                                               prefix='backbone.')
     assert ft.model.neck.get('init_cfg') is None or not isinstance(ft.model.neck.init_cfg, list)
+
+
+@pytest.mark.slow  # about 80 s of CPU: two pretrainings and two retrievals
+def test_two_runs_of_a_tiny_demo_agree_exactly(tmp_path):
+    """The demo's pretraining (seeded by mmengine, deterministic algorithms,
+    a fixed thread count in the subprocess) and its region retrieval, run
+    twice on a tiny configuration, give the same losses, weights and
+    retrieval scores to the bit; the run's config holds the seed it was given."""
+    from crosscl_mm.utils.sample_photos import export_photo_folder
+    names = ['chelsea.png', 'coffee.png', 'astronaut.png', 'rocket.jpg']
+    for name in names:
+        skimage_photo(name)
+    photos, held_out = str(tmp_path / 'photos'), str(tmp_path / 'held_out')
+    export_photo_folder(photos, names[:2], max_side=160, grid=2)  # 8 tiles
+    export_photo_folder(held_out, names[2:], max_side=128)
+    tiny = ['train_dataloader.batch_size=4', 'model.queue_len=8']
+    runs = []
+    for name in ('first', 'second'):
+        work = str(tmp_path / name)
+        ckpt, _ = demo.pretrain(demo.CROSSCL_CONFIG, work, photos, 3, tiny, seed=3, threads=1)
+        losses = [{k: v for k, v in r.items() if k.startswith('loss')}
+                  for r in demo.scalars(work) if 'loss' in r]
+        _, _, report = demo.region_retrieval(held_out, {'crosscl': ckpt}, 1, [0],
+                                             work + '_retrieval.json', work + '_retrieval.log',
+                                             threads=1)
+        runs.append((losses, torch.load(ckpt, map_location='cpu', weights_only=False),
+                     report['models']))
+        dumped = Config.fromfile(osp.join(work, osp.basename(demo.CROSSCL_CONFIG)))
+        assert dumped.randomness == dict(seed=3, deterministic=True)
+    (losses_a, ckpt_a, scores_a), (losses_b, ckpt_b, scores_b) = runs
+    assert len(losses_a) == 3 and all(np.isfinite(list(r.values())).all() for r in losses_a)
+    assert len({r['loss'] for r in losses_a}) > 1  # it trained: the loss moved
+    assert losses_a == losses_b  # exact floats, as logged
+    state_a, state_b = ckpt_a['state_dict'], ckpt_b['state_dict']
+    assert state_a.keys() == state_b.keys()
+    changed = [k for k in state_a if not torch.equal(state_a[k], state_b[k])]
+    assert not changed, changed[:5]
+    assert scores_a == scores_b
+    assert set(scores_a) == {'random init', 'crosscl'}
+    assert scores_a['crosscl']['percent'] != scores_a['random init']['percent']
+
+
+def test_differences_to_random_init_over_pretraining_runs_and_their_verdicts():
+    """Each run minus random init view draw by view draw; the table pools
+    runs x draws (sample std) and lists each run's mean; a sign is claimed
+    only when every run and draw has it."""
+    runs = [demo.PretrainRun(demo.ALGORITHMS[a], seed, 2, '/w')
+            for a in ('crosscl', 'global-only') for seed in (0, 1)]
+    report = {'levels': ['c4', 'p4'], 'models': {
+        'random init': {'percent': {'c4': [10.0, 20.0], 'p4': [30.0, 30.0]}},
+        'crosscl_seed0_t2': {'percent': {'c4': [13.0, 22.0], 'p4': [29.0, 31.0]}},
+        'crosscl_seed1_t2': {'percent': {'c4': [11.0, 26.0], 'p4': [30.0, 28.0]}},
+        'global-only_seed0_t2': {'percent': {'c4': [9.0, 19.0]}},
+        'global-only_seed1_t2': {'percent': {'c4': [8.0, 17.0]}}}}
+    diffs = demo.differences_to_random_init(report, runs)
+    assert diffs == {'crosscl': {'c4': [[3.0, 2.0], [1.0, 6.0]], 'p4': [[-1.0, 1.0], [0.0, -2.0]]},
+                     'global-only': {'c4': [[-1.0, -1.0], [-2.0, -3.0]]}}
+    labels = {'crosscl': 'CrossCL', 'global-only': 'G'}
+    table = demo.spread_table(diffs, labels, ['c4', 'p4']).splitlines()
+    # CrossCL C4: values 3, 2, 1, 6: mean 3, sample std sqrt(14 / 3) = 2.16; run means 2.5, 3.5
+    assert table[2] == '| CrossCL | +3.0 ± 2.2 [+2.5, +3.5] | -0.5 ± 1.3 [+0.0, -1.0] |'
+    assert table[3] == '| G | -1.8 ± 1.0 [-1.0, -2.5] | no FPN |'
+    lines = demo.conclusions(diffs, labels)
+    assert lines[0].startswith('- CrossCL, C4: +3.0 ± 2.2 points, above random init in all 4 '
+                               '(2 pretraining runs x 2 view draws)')
+    assert 'no consistent sign: above in 1 of 4' in lines[1]  # P4: a 0 is not above
+    assert 'below random init in all 4' in lines[2]

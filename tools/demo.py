@@ -8,27 +8,43 @@
    algorithm of --algos (default: CrossCL and its global-only ablation, MoCo
    v2 with a shared flip), each with its configs/demo/ config (300 iterations
    of 8 images, 96 px views, the method's learning rate for 256 images scaled
-   by the square root to the batch); the first and last
-   values of every loss and accuracy curve are printed. SoCo first gets
-   selective-search proposals for the photos (tools/misc/generate_proposals.py);
+   by the square root to the batch), once per pretraining seed
+   (--pretrain-seeds, default 0 1) and thread count (--threads, default 2;
+   ``--threads 1 2`` adds runs whose floating-point sums are split otherwise,
+   standing in for another machine); the first and last values of every loss
+   and accuracy curve are printed. SoCo first gets selective-search proposals
+   for the photos (tools/misc/generate_proposals.py);
 4. conversion for mmdet (tools/model_converters/convert_pretrained.py): CrossCL
    with its FPN, SoCo with its FPN and box head, the others their backbone;
    the environment's own MoCo v2 / DenseCL checkpoints load as they are;
 5. cross-view region retrieval on the held-out photos
-   (tools/analysis_tools/region_retrieval.py): random init and every model,
-   mean ± std over seeds of the view draws;
-6. Mask R-CNN R50-FPN fine-tuning on the shapes from random init and from
-   every model, once per fine-tuning seed, with COCO bbox and segm evaluation
-   (pycocotools);
-7. both tables, what they can and cannot show, and the time of every phase.
+   (tools/analysis_tools/region_retrieval.py): random init and every
+   pretraining run; each method minus random init over its pretraining runs
+   and the seeds of the view draws, with the sign it has in every one of them;
+6. Mask R-CNN R50-FPN fine-tuning on the shapes, a check of the transfer path
+   (conversion, loading, training, COCO bbox and segm evaluation with
+   pycocotools): by default once, from the first method's first pretraining
+   run; --finetune random crosscl global-only --finetune-seeds 0 1 2 for a
+   table over initialisations and seeds;
+7. the tables, the conclusions that hold in every pretraining run and view
+   draw, what they cannot show, and the time of every phase.
 
     python tools/demo.py [--work-dir work_dirs/demo] [--algos crosscl global-only
                          [soco] [soco-c4] [detco] [regioncl-m] [regioncl-d] [mocov2] [densecl]]
                          [--baseline global-only|mocov2|densecl]
+                         [--pretrain-seeds 0 1] [--threads 2] [--finetune crosscl]
                          [--finetune-seeds 0] [--retrieval-seeds 0 1 2] [--quick]
 
 Every file goes under --work-dir; each step prints what it runs, with its log.
 A finished pretraining or fine-tuning found in the work dir is reused.
+
+Determinism: every subprocess runs with OMP_NUM_THREADS / MKL_NUM_THREADS set
+to the thread count and mmengine's ``randomness=dict(seed=..., deterministic=
+True)`` (torch.use_deterministic_algorithms; the data-loader workers are seeded
+from the seed), so a rerun with the same thread count on the same machine gives
+the same losses and retrieval numbers to the bit (tests/test_demo.py). Another
+thread count or CPU sums in another order, and 300 iterations amplify that:
+hence the pretraining runs the comparison is taken over.
 """
 import argparse
 import json
@@ -95,15 +111,18 @@ What these numbers can and cannot show:
   model, where the papers pretrain on 1.28 million images for hundreds of GPU-hours.
 - Region retrieval measures what a regional contrastive objective optimises: whether
   pooled region features of photos no model was trained on survive crops, scale, flip
-  and colour changes. The ± is the spread over seeds of the view draws for one
-  pretraining run; a gap between models much larger than it is a real difference of
-  these checkpoints on these photos. It is not detection quality, and one pretraining
-  run per method says nothing about how much a method varies between runs.
-- The fine-tuning table (Mask R-CNN on 32 generated images, 8 epochs) is a smoke test of
-  the transfer path: conversion, loading, training and COCO evaluation all work. A
-  difference smaller than the spread over fine-tuning seeds (--finetune-seeds 0 1 2) is
-  noise; a larger one is about minutes of pretraining on 68 tiles transferred to generated
-  shapes, and does not rank the pretraining methods."""
+  and colour changes. It is not detection quality.
+- A pretraining run is reproducible to the bit only with the same thread count on the
+  same kind of CPU: a hundred iterations amplify the rounding differences of another machine,
+  so one run's numbers are one draw. The comparison above is over every pretraining run
+  (seeds, thread counts) and every view draw, and a conclusion is printed only where the
+  difference to random init has the same sign in all of them; with two or three runs per
+  method that is a statement about these runs, not a ranking of methods.
+- The fine-tuning (Mask R-CNN on 32 generated images) checks the transfer path:
+  conversion, loading, training and COCO evaluation work. Its mAP moves with the
+  fine-tuning seed and the machine by more than the pretraining changes it (README,
+  Measured), so it is no comparison; --finetune random crosscl global-only
+  --finetune-seeds 0 1 2 gives the table over initialisations and seeds."""
 
 
 def elapsed() -> float:
@@ -184,10 +203,38 @@ def schedule_options(iters: int, warmup: int = 20) -> List[str]:
             f'default_hooks.checkpoint.interval={iters}']
 
 
+def thread_env(threads: int) -> Dict[str, str]:
+    """The environment that fixes a subprocess's thread count: torch sizes its
+    intra-op pool from OMP_NUM_THREADS when it starts, MKL reads its own. The
+    order of a sum split over threads follows from the count, so the same
+    count gives the same bits on the same CPU."""
+    return dict(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+
+
+def randomness_options(seed: int) -> List[str]:
+    """``--cfg-options`` for mmengine's seeding: random, numpy and torch from
+    ``seed`` (the data-loader workers from it and their index, the
+    InfiniteSampler's order from a draw after it), and
+    ``torch.use_deterministic_algorithms(True)``."""
+    return [f'randomness.seed={seed}', 'randomness.deterministic=True']
+
+
+class PretrainRun:
+    """One pretraining of one algorithm: its seed, thread count and files."""
+
+    def __init__(self, algo: Algorithm, seed: int, threads: int, work: str) -> None:
+        self.algo, self.seed, self.threads = algo, seed, threads
+        self.name = f'{algo.name}_seed{seed}_t{threads}'
+        self.work_dir = osp.join(work, f'pretrain_{self.name}')
+        self.checkpoint: Optional[str] = None  # after pretraining
+        self.mmdet_weights: Optional[str] = None  # after conversion
+
+
 def pretrain(config: str, work_dir: str, photos: str, iters: Optional[int],
-             extra: Sequence[str] = ()) -> tuple:
-    """Train one demo config; returns the checkpoint and the wall time (None
-    when a finished run in the work dir is reused)."""
+             extra: Sequence[str] = (), seed: int = 0, threads: int = 2) -> tuple:
+    """Train one demo config with ``seed`` on ``threads`` threads; returns the
+    checkpoint and the wall time (None when a finished run in the work dir is
+    reused)."""
     from mmengine.config import Config
     max_iters = iters or Config.fromfile(osp.join(REPO, config)).train_cfg.max_iters
     ckpt = osp.join(work_dir, f'iter_{max_iters}.pth')
@@ -195,10 +242,100 @@ def pretrain(config: str, work_dir: str, photos: str, iters: Optional[int],
         print(f'    reusing {ckpt} (delete {work_dir} to train again)')
         return ckpt, None
     options = [f'train_dataloader.dataset.data_root={photos}', 'default_hooks.logger.interval=1',
-               *extra, *(schedule_options(iters) if iters else [])]
+               *randomness_options(seed), *extra,
+               *(schedule_options(iters) if iters else [])]
     seconds = run([sys.executable, 'tools/train.py', config, '--work-dir', work_dir,
-                   '--cfg-options', *options], work_dir + '.log')
+                   '--cfg-options', *options], work_dir + '.log', thread_env(threads))
     return ckpt, seconds
+
+
+def region_retrieval(held_out: str, models: Dict[str, str], pairs: int, seeds: Sequence[int],
+                     out_json: str, log_path: str, threads: int) -> tuple:
+    """tools/analysis_tools/region_retrieval.py on the held-out photos for
+    random init and ``models`` ({name: mmdet checkpoint}); returns its wall
+    time, its printed tables and its JSON report."""
+    seconds = run([sys.executable, 'tools/analysis_tools/region_retrieval.py', held_out,
+                   *[f'{name}={path}' for name, path in models.items()], '--random-init',
+                   '--pairs', str(pairs), '--seeds', *map(str, seeds), '--out', out_json],
+                  log_path, thread_env(threads))
+    with open(log_path) as f:
+        text = f.read().strip()
+    with open(out_json) as f:
+        return seconds, text, json.load(f)
+
+
+RANDOM_INIT = 'random init'  # region_retrieval.py's name for --random-init
+
+
+def differences_to_random_init(report: dict, runs: Sequence[PretrainRun]
+                               ) -> Dict[str, Dict[str, List[List[float]]]]:
+    """{algorithm: {level: [[run's score - random init's, per view seed], per
+    run]}} from region_retrieval.py's JSON report; both scored on the same
+    views, so how hard a view draw is cancels. Levels a model lacks are left
+    out."""
+    base = report['models'][RANDOM_INIT]['percent']
+    out: Dict[str, Dict[str, List[List[float]]]] = {}
+    for r in runs:
+        percent = report['models'][r.name]['percent']
+        per_level = out.setdefault(r.algo.name, {})
+        for level in report['levels']:
+            if level in percent and level in base:
+                per_level.setdefault(level, []).append(
+                    [v - b for v, b in zip(percent[level], base[level])])
+    return out
+
+
+def _mean_std(values: Sequence[float]) -> tuple:
+    """Mean and sample standard deviation (``ddof=1``; 0 for one value)."""
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, 0.0
+    return mean, (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+
+
+def spread_table(diffs: Dict[str, Dict[str, List[List[float]]]], labels: Dict[str, str],
+                 levels: Sequence[str]) -> str:
+    """Markdown: each method minus random init, ``mean ± std`` over all its
+    pretraining runs x view draws, and in brackets each run's mean over the
+    view draws."""
+    lines = ['| method - random init | ' + ' | '.join(lvl.upper() for lvl in levels) + ' |',
+             '| --- |' + ' --- |' * len(levels)]
+    for algo, per_level in diffs.items():
+        cells = []
+        for level in levels:
+            runs = per_level.get(level)
+            if not runs:
+                cells.append('no FPN' if level.startswith('p') else '—')
+                continue
+            mean, std = _mean_std([v for run in runs for v in run])
+            run_means = ', '.join(f'{sum(run) / len(run):+.1f}' for run in runs)
+            cells.append(f'{mean:+.1f} ± {std:.1f} [{run_means}]')
+        lines.append(f'| {labels[algo]} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+def conclusions(diffs: Dict[str, Dict[str, List[List[float]]]], labels: Dict[str, str]
+                ) -> List[str]:
+    """One line per method and level: the sign of the difference to random
+    init where it is the same in every pretraining run and view draw, else
+    how many of them are above."""
+    lines = []
+    for algo, per_level in diffs.items():
+        for level, runs in per_level.items():
+            values = [v for run in runs for v in run]
+            mean, std = _mean_std(values)
+            count = f'{len(runs)} pretraining runs x {len(runs[0])} view draws'
+            above = sum(v > 0 for v in values)
+            if above == len(values):
+                verdict = f'above random init in all {len(values)} ({count})'
+            elif above == 0 and all(v < 0 for v in values):
+                verdict = f'below random init in all {len(values)} ({count})'
+            else:
+                verdict = (f'no consistent sign: above in {above} of {len(values)} ({count}); '
+                           'not a difference these runs establish')
+            lines.append(f'- {labels[algo]}, {level.upper()}: {mean:+.1f} ± {std:.1f} points, '
+                         f'{verdict}')
+    return lines
 
 
 def package_baseline_config(work_root: str, algo: str, photos: str) -> str:
@@ -255,7 +392,7 @@ def finetune_config(work_root: str, name: str, shapes_dir: str, pretrained: Opti
         cfg.param_scheduler[1].end = epochs
         cfg.param_scheduler[1].milestones = [max(1, epochs - 1)]
         cfg.default_hooks.checkpoint.interval = epochs
-    cfg.randomness = dict(seed=seed)
+    cfg.randomness = dict(seed=seed, deterministic=True)
     args = algo.convert_args if algo is not None and algo.convert_args else ()
     if pretrained:
         cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=pretrained,
@@ -296,11 +433,8 @@ def soco_options(proposals_root: str) -> List[str]:
 def mean_std_cell(values: Sequence[float]) -> str:
     if not values:
         return 'none'
-    mean = sum(values) / len(values)
-    if len(values) == 1:
-        return f'{mean:.3f}'
-    std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
-    return f'{mean:.3f} ± {std:.3f}'
+    mean, std = _mean_std(values)
+    return f'{mean:.3f}' if len(values) == 1 else f'{mean:.3f} ± {std:.3f}'
 
 
 def finetune_table(results: Dict[str, List[dict]], seeds: Sequence[int]) -> str:
@@ -360,6 +494,17 @@ def main(argv: Optional[List[str]] = None) -> None:
                              "config (`make demo ENV=mmpretrain` passes mocov2)")
     parser.add_argument('--pretrain-iters', type=int,
                         help='iterations of every pretraining (default: the configs\', 300)')
+    parser.add_argument('--pretrain-seeds', type=int, nargs='+', default=[0, 1],
+                        help='one pretraining per seed, thread count and algorithm; the '
+                             'comparison with random init is over all of them')
+    parser.add_argument('--threads', type=int, nargs='+', default=[2],
+                        help='thread count of every subprocess (OMP_NUM_THREADS); several '
+                             'pretrain once per count (another count sums in another order, '
+                             'as another machine would); the rest runs with the first')
+    parser.add_argument('--finetune', nargs='+', default=None,
+                        help='what to fine-tune Mask R-CNN from: random and/or algorithms of '
+                             '--algos (each from its first pretraining run), or none '
+                             '(default: the first algorithm, a check of the transfer path)')
     parser.add_argument('--finetune-epochs', type=int,
                         help='epochs of every fine-tuning (default: the config\'s, 8)')
     parser.add_argument('--finetune-seeds', type=int, nargs='+', default=[0],
@@ -376,12 +521,19 @@ def main(argv: Optional[List[str]] = None) -> None:
         args.pretrain_iters = args.pretrain_iters or 10
         args.finetune_epochs = args.finetune_epochs or 1
         args.retrieval_seeds, args.retrieval_pairs = [0], 2
+    if min(args.threads) < 1:
+        parser.error('--threads: at least 1')
     algos = [ALGORITHMS[a] for a in resolve_algos(args.algos, args.baseline)]
+    finetune = finetune_inits(args.finetune, algos, parser)
+    args.pretrain_seeds = list(dict.fromkeys(args.pretrain_seeds))
+    args.threads = list(dict.fromkeys(args.threads))
+    threads = args.threads[0]  # of everything but the extra pretraining runs
     work = osp.abspath(args.work_dir)
     os.makedirs(work, exist_ok=True)
     timings = []  # (phase, seconds or None when reused)
-    print(f'demo: {", ".join(a.name for a in algos)}; load average at the start '
-          f'{load_average()} on {os.cpu_count()} CPUs')
+    print(f'demo: {", ".join(a.name for a in algos)}; pretraining seeds {args.pretrain_seeds}, '
+          f'threads {args.threads}; load average at the start {load_average()} on '
+          f'{os.cpu_count()} CPUs')
 
     from crosscl_mm.datasets.shapes_on_photos import make_shapes_on_photos
     from crosscl_mm.utils.sample_photos import (SKIMAGE_PHOTOS, export_photo_folder,
@@ -407,10 +559,10 @@ def main(argv: Optional[List[str]] = None) -> None:
         print(f'    {split}: {len(data["images"])} images, {len(data["annotations"])} instances')
     timings.append(('photos and shapes', time.time() - t0))
 
-    step(f'3/7 pretraining on the {len(written)} images: ' + ', '.join(a.label for a in algos))
-    checkpoints = {}
+    step(f'3/7 pretraining on the {len(written)} images: ' + ', '.join(a.label for a in algos)
+         + f'; seeds {args.pretrain_seeds}, threads {args.threads}')
+    runs: List[PretrainRun] = []
     for algo in algos:
-        print(f'    {algo.label}')
         extra = []
         if algo.name in ('soco', 'soco-c4'):
             proposals = osp.join(work, 'soco_proposals')
@@ -420,75 +572,104 @@ def main(argv: Optional[List[str]] = None) -> None:
                     photos, proposals, osp.join(work, 'soco_proposals.log'))))
             extra = soco_options(proposals)
         config = algo.config or package_baseline_config(work, algo.package, photos)
-        run_dir = osp.join(work, f'pretrain_{algo.name}')
-        ckpt, seconds = pretrain(config, run_dir, photos, args.pretrain_iters, extra)
-        checkpoints[algo.name] = ckpt
-        timings.append((f'pretraining {algo.name}', seconds))
-        print_curve_ends(curve_ends(scalars(run_dir)))
+        for seed in args.pretrain_seeds:
+            for n in args.threads:
+                r = PretrainRun(algo, seed, n, work)
+                print(f'    {algo.label}, seed {seed}, {n} thread{"s" if n > 1 else ""}')
+                r.checkpoint, seconds = pretrain(config, r.work_dir, photos,
+                                                 args.pretrain_iters, extra, seed, n)
+                runs.append(r)
+                timings.append((f'pretraining {r.name}', seconds))
+                print_curve_ends(curve_ends(scalars(r.work_dir)))
 
     step('4/7 converting for mmdet')
     t0 = time.time()
-    mmdet_weights = {}
-    for algo in algos:
-        if algo.convert_args is None:  # mmdet's Pretrained init reads its backbone.* keys
-            mmdet_weights[algo.name] = checkpoints[algo.name]
-            print(f'    {algo.label}: {checkpoints[algo.name]} as it is (backbone.*)')
+    for r in runs:
+        if r.algo.convert_args is None:  # mmdet's Pretrained init reads its backbone.* keys
+            r.mmdet_weights = r.checkpoint
+            print(f'    {r.name}: {r.checkpoint} as it is (backbone.*)')
             continue
-        out = osp.join(work, f'{algo.name}_mmdet.pth')
+        r.mmdet_weights = osp.join(work, f'{r.name}_mmdet.pth')
         run([sys.executable, 'tools/model_converters/convert_pretrained.py',
-             checkpoints[algo.name], out, *algo.convert_args],
-            osp.join(work, f'convert_{algo.name}.log'))
-        mmdet_weights[algo.name] = out
+             r.checkpoint, r.mmdet_weights, *r.algo.convert_args],
+            osp.join(work, f'convert_{r.name}.log'), thread_env(threads))
     timings.append(('conversion', time.time() - t0))
 
-    step(f'5/7 cross-view region retrieval on the {len(kept)} held-out photos')
-    retrieval_json = osp.join(work, 'retrieval.json')
-    retrieval_log = osp.join(work, 'retrieval.log')
-    seconds = run([sys.executable, 'tools/analysis_tools/region_retrieval.py', held_out,
-                   *[f'{a.name}={mmdet_weights[a.name]}' for a in algos], '--random-init',
-                   '--pairs', str(args.retrieval_pairs),
-                   '--seeds', *map(str, args.retrieval_seeds), '--out', retrieval_json],
-                  retrieval_log)
-    with open(retrieval_log) as f:
-        retrieval = f.read().strip()
+    step(f'5/7 cross-view region retrieval on the {len(kept)} held-out photos, '
+         f'{len(runs)} pretraining runs and random init')
+    seconds, retrieval, report = region_retrieval(
+        held_out, {r.name: r.mmdet_weights for r in runs}, args.retrieval_pairs,
+        args.retrieval_seeds, osp.join(work, 'retrieval.json'), osp.join(work, 'retrieval.log'),
+        threads)
     print('\n'.join('    ' + line for line in retrieval.splitlines()))
     timings.append(('region retrieval', seconds))
+    labels = {a.name: a.label for a in algos}
+    diffs = differences_to_random_init(report, runs)
+    spread = spread_table(diffs, labels, report['levels'])
+    found = conclusions(diffs, labels)
 
-    step(f'6/7 Mask R-CNN fine-tuning on the shapes, seeds {args.finetune_seeds}')
-    inits = [('random init', 'random', None, None)] + [
-        (a.label, a.name, mmdet_weights[a.name], a) for a in algos]
+    step(f'6/7 Mask R-CNN fine-tuning on the shapes from {", ".join(finetune) or "nothing"}, '
+         f'seeds {args.finetune_seeds}')
+    first_run = {r.algo.name: r for r in reversed(runs)}  # each algorithm's first run
     results = {}
-    for label, name, weights, algo in inits:
+    for name in finetune:
+        r = first_run.get(name)
+        label = (RANDOM_INIT if r is None else
+                 f'{r.algo.label}, pretraining seed {r.seed}, '
+                 f'{r.threads} thread{"s" if r.threads > 1 else ""}')
         results[label] = []
         for seed in args.finetune_seeds:
-            run_name = f'finetune_{name}_seed{seed}'
+            run_name = f'finetune_{"random" if r is None else r.name}_seed{seed}'
             run_dir = osp.join(work, run_name)
-            print(f'    {label}, seed {seed}')
+            print(f'    {label}, fine-tuning seed {seed}')
             metrics = last_scalars(run_dir, ['coco/bbox_mAP'])
             if metrics and glob_checkpoint(run_dir):
                 print(f'    reusing {run_dir} (delete it to fine-tune again)')
                 seconds = None
             else:
-                cfg_path = finetune_config(work, run_name, shapes, weights, algo,
+                cfg_path = finetune_config(work, run_name, shapes,
+                                           None if r is None else r.mmdet_weights,
+                                           None if r is None else r.algo,
                                            args.finetune_epochs, seed)
                 seconds = run([sys.executable, 'tools/train.py', cfg_path, '--work-dir', run_dir],
-                              run_dir + '.log')
+                              run_dir + '.log', thread_env(threads))
                 metrics = last_scalars(run_dir, ['coco/bbox_mAP'])
             results[label].append(metrics)
-            timings.append((f'fine-tuning {name} seed {seed}', seconds))
+            timings.append((f'{run_name}', seconds))
 
     step('7/7 results')
-    table = finetune_table(results, args.finetune_seeds)
     summary = ['Cross-view region retrieval on the held-out photos '
                '(tools/analysis_tools/region_retrieval.py):', retrieval, '',
-               'Mask R-CNN on the generated shapes, COCO evaluation on its val split '
-               '(pycocotools):', table, '', WHAT_IT_SHOWS, '', timing_table(timings),
-               load_note()]
+               f'Each method minus random init over its {len(args.pretrain_seeds)} pretraining '
+               f'seeds x {len(args.threads)} thread count(s) x {len(args.retrieval_seeds)} view '
+               'draws: mean ± std over all, [each pretraining run\'s mean]:', spread, '',
+               'What holds in every pretraining run and view draw (and what does not):',
+               *found, '']
+    if results:
+        summary += ['Mask R-CNN on the generated shapes, COCO evaluation on its val split '
+                    '(pycocotools):', finetune_table(results, args.finetune_seeds), '']
+    summary += [WHAT_IT_SHOWS, '', timing_table(timings), load_note()]
     text = '\n'.join(summary)
     print(text)
     with open(osp.join(work, 'results.md'), 'w') as f:
         f.write(text + '\n')
     print(f'\ndemo finished in {elapsed():.0f}s; everything is under {work}')
+
+
+def finetune_inits(names: Optional[Sequence[str]], algos: Sequence[Algorithm],
+                   parser: argparse.ArgumentParser) -> List[str]:
+    """What ``--finetune`` asks for: 'random' and names of ``algos``, in order;
+    by default the first algorithm alone; nothing for 'none'."""
+    if names is None:
+        return [algos[0].name]
+    if list(names) == ['none']:
+        return []
+    known = ['random'] + [a.name for a in algos]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        parser.error(f'--finetune {" ".join(unknown)}: expected none, or some of '
+                     f'{", ".join(known)}')
+    return list(dict.fromkeys(names))
 
 
 def glob_checkpoint(run_dir: str) -> bool:
