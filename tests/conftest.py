@@ -164,3 +164,15 @@ def shapes_data(tmp_path_factory):
     voc = str(root / 'voc')
     image_sets = write_voc_copy(coco, voc, difficult_every=4)
     return dict(coco=coco, voc=voc, image_sets=image_sets, **anns)
+
+
+@pytest.fixture
+def one_thread():
+    """torch on one thread for the test: narrow networks make many tiny ops, for
+    which a second thread only adds waiting, and a comparison with ranks that
+    run on one thread (OMP_NUM_THREADS=1) then sums in the same order."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

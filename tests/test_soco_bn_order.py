@@ -15,7 +15,6 @@ import torch
 import torch.nn.functional as F
 
 import test_soco_model as ref
-from test_soco_model import one_thread  # noqa: F401 (fixture)
 from test_soco_model import (crop_hw, make_views_and_boxes, official_state, official_tensor,
                              pack_samples, soco_model_at_step)
 

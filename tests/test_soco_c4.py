@@ -176,13 +176,6 @@ def make_views_and_boxes(sizes, rng):
     return views, crops, flips, sets
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def samples_of(sets, crops, flips):
     samples = []

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from test_soco_c4 import (make_views_and_boxes, off_correspondence, off_forward, official_boxes,
-                          official_state, one_thread, samples_of, soco_c4_model)  # noqa: F401
+                          official_state, samples_of, soco_c4_model)
 from test_soco_model import perturb, set_momentum_updates
 
 WORLD = 2

@@ -259,14 +259,6 @@ def crop_hw(crop):
     return crop[3] - crop[1], crop[2] - crop[0]
 
 
-@pytest.fixture
-def one_thread():
-    # Narrow networks make many tiny ops, for which a second thread only adds waiting.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.mark.parametrize('star,depth', [(False, 50), (True, 18)], ids=['SoCo-R50', 'SoCo*-R18'])
 def test_loss_matches_the_official_forward(star, depth, one_thread):

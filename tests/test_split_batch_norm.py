@@ -110,13 +110,6 @@ torch.save(keys, {out!r} + f'.{{rank}}')
 """
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def test_two_groups_in_one_process_give_the_keys_of_two_ranks(tmp_path, one_thread):
     """The momentum encoder's keys of 4 images: 2 processes with per-rank BN
