@@ -1,5 +1,5 @@
 from .hooks import DetPreciseBNHook, FiniteLossHook, GlobalViewBNHook, MultiScaleTrainingHook
-from .optimizers import LARS, MixedPrecisionOptimWrapper
+from .optimizers import Detectron2OptimWrapperConstructor, LARS, MixedPrecisionOptimWrapper
 
-__all__ = ['DetPreciseBNHook', 'FiniteLossHook', 'GlobalViewBNHook', 'LARS',
-           'MixedPrecisionOptimWrapper', 'MultiScaleTrainingHook']
+__all__ = ['DetPreciseBNHook', 'Detectron2OptimWrapperConstructor', 'FiniteLossHook',
+           'GlobalViewBNHook', 'LARS', 'MixedPrecisionOptimWrapper', 'MultiScaleTrainingHook']
