@@ -21,7 +21,9 @@ VENV ?= .venv-$(STACK)
 endif
 
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.crosscl_mm-installed
+# FORCE_CUDA=1 TORCH_CUDA_ARCH_LIST="8.0;9.0" make install: mmcv with CUDA ops, built
+# without a GPU (tools/install/build_mmcv.py); its own stamp, so an installed CPU build reruns it.
+STAMP := $(VENV)/.crosscl_mm-installed$(if $(filter 1,$(FORCE_CUDA)),-cuda)
 INSTALL_INPUTS := setup.py requirements/constraints.txt requirements/common.txt requirements/$(STACK).txt \
 	requirements/mim.txt requirements/tests.txt tools/install/install_env.sh \
 	tools/install/build_mmcv.py

@@ -53,7 +53,9 @@ pip_install -q -c "$CONSTRAINTS" "setuptools<80"
 step "numpy<2 and what it implies (opencv-python<4.11)"
 pip_install -q -c "$CONSTRAINTS" numpy opencv-python
 
-if "$PY" -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '2.0.1'" 2>/dev/null; then
+# With FORCE_CUDA=1 an installed CPU build does not count: the CUDA wheel is built (or taken from the cache).
+if "$PY" -c "import os, mmcv, mmcv.ops; assert mmcv.__version__ == '2.0.1'
+assert os.environ.get('FORCE_CUDA') != '1' or mmcv.ops.get_compiling_cuda_version() != 'not available'" 2>/dev/null; then
     step "mmcv $("$PY" -c 'import mmcv; print(mmcv.__version__)') with ops already installed"
 else
     step "mmcv 2.0.1 with ops for this torch (a cached wheel, or a build of 12 to 26 minutes on 2 cores)"
