@@ -33,7 +33,8 @@ def run_config(leaf_config: str, checkpoint: str, work_dir: str, seed: int,
     ``checkpoint``, ``data_root`` (if given) in place of the leaf's,
     ``work_dir`` and ``randomness.seed``."""
     from mmengine.config import Config
-    cfg = Config.fromfile(leaf_config)
+    from .protocols import load_config
+    cfg = load_config(leaf_config)
     pretrained = cfg.get('pretrained')
     if not isinstance(pretrained, str):
         raise ValueError(f'{leaf_config}: a leaf config sets `pretrained`, the checkpoint its '

@@ -355,15 +355,18 @@ def serialise(conversion: Conversion, to: str, source: str, fileobj) -> None:
 # A plain ResNet (a torchvision-named release, MoCo's layout, a detectron2
 # .pkl) could be any backbone-only method's: the user says which.
 BACKBONE_ONLY_METHODS = ('crosscl', 'detco', 'densecl', 'mocov2', 'regioncl-m', 'regioncl-d')
-_READER_METHODS = {
-    'official CrossCL': ('crosscl-fpn', 'crosscl'),
-    'crosscl_mm CrossCL': ('crosscl-fpn', 'crosscl'),
-    'crosscl_mm SoCo': ('soco-fpn',),
-    'official SoCo': ('soco-fpn',),
-    'crosscl_mm SoCo-C4': ('soco-c4',),
-    'official SoCo-C4': ('soco-c4',),
-    'crosscl_mm DetCo': ('detco',),
-    'OpenSelfSup MoCo-style (official RegionCL-M)': ('regioncl-m',),
+_READER_METHODS = {  # reader -> (methods, whether the layout tells the method)
+    'official CrossCL': (('crosscl-fpn', 'crosscl'), True),
+    'crosscl_mm CrossCL': (('crosscl-fpn', 'crosscl'), True),
+    'crosscl_mm SoCo': (('soco-fpn',), True),
+    'official SoCo': (('soco-fpn',), True),
+    'crosscl_mm SoCo-C4': (('soco-c4',), True),
+    'official SoCo-C4': (('soco-c4',), True),
+    'crosscl_mm DetCo': (('detco',), True),
+    'OpenSelfSup MoCo-style (official RegionCL-M)': (('regioncl-m',), True),
+    # A CrossCL release without its FPN has MoCo's layout too.
+    'MoCo v1/v2': (('mocov2', 'crosscl'), False),
+    'DenseCL / RegionCL-D (CoinCheung/DenseCL)': (('densecl', 'regioncl-d'), False),
 }
 
 
@@ -406,7 +409,7 @@ def identify_checkpoint(path: str, ckpt=None) -> CheckpointIdentity:
     elif reader == 'detectron2 ResNet (.pkl)' and weights.box_head is not None:
         methods, exact = ('soco-fpn',), True
     elif reader in _READER_METHODS:
-        methods, exact = _READER_METHODS[reader], True
+        methods, exact = _READER_METHODS[reader]
         if methods[0] == 'crosscl-fpn' and not weights.fpn:
             methods = ('crosscl',)
     else:
