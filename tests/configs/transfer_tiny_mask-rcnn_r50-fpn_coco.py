@@ -1,6 +1,6 @@
 # The CrossCL COCO 90k leaf (backbone + FPN pretrained), shrunk for tests of
 # tools/benchmarks/transfer.py: the generated shapes data (COCO format:
-# images/, train.json, val.json; 3 classes), 128-pixel images, 2 iterations,
+# images/, train.json, val.json; 3 classes), 96-pixel images, 2 iterations,
 # Precise BN over 2 batches, few proposals. The model, optimizer and the
 # Pretrained inits are the real leaf's.
 _base_ = '../../configs/benchmarks/mmdetection/mask-rcnn_r50-fpn_syncbn-all_crosscl-fpn_ms-90k_coco.py'
@@ -10,13 +10,13 @@ classes = ('circle', 'rectangle', 'triangle')
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args=None),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='RandomChoiceResize', scales=[(128, 96), (128, 128)], keep_ratio=True),
+    dict(type='RandomChoiceResize', scales=[(96, 64), (96, 96)], keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs'),
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile', backend_args=None),
-    dict(type='Resize', scale=(128, 96), keep_ratio=True),
+    dict(type='Resize', scale=(96, 64), keep_ratio=True),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
                                           'scale_factor')),
