@@ -44,7 +44,11 @@ class Refused(Exception):
 def list_protocols(directory=P.PROTOCOL_DIR) -> str:
     lines = []
     for name, path in P.protocol_paths(directory).items():
-        protocol = P.load_protocol(path)
+        try:
+            protocol = P.load_protocol(path)
+        except P.ProtocolError as err:
+            lines += [name, f'    malformed: {err}']
+            continue
         lines += [name, f'    {protocol.title}',
                   f'    dataset: {protocol.dataset} ({protocol.data_root}), ResNet-{protocol.depth}, '
                   f'{protocol.trials} trial(s), metrics: {", ".join(protocol.metrics)}',
