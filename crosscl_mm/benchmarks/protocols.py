@@ -35,7 +35,11 @@ from dataclasses import dataclass, field
 from numbers import Real
 from typing import Dict, List, Optional
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+_PACKAGE = osp.dirname(osp.dirname(osp.abspath(__file__)))
+REPO = osp.dirname(_PACKAGE)
+if not osp.isdir(osp.join(REPO, 'configs', 'benchmarks')) and \
+        osp.isdir(osp.join(_PACKAGE, '.mim', 'configs')):
+    REPO = osp.join(_PACKAGE, '.mim')  # an installed package: configs/ and tools/ are there
 PROTOCOL_DIR = osp.join(REPO, 'configs', 'benchmarks', 'protocols')
 
 DATASETS = ('coco', 'lvis_v1', 'voc0712')
