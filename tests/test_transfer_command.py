@@ -143,11 +143,13 @@ def _leaf_protocol(tmp_path, config, convert, **fields):
 
 FPN_LEAF = 'configs/benchmarks/mmdetection/mask-rcnn_r50-fpn_syncbn-all_crosscl-fpn_ms-90k_coco.py'
 BACKBONE_LEAF = 'configs/benchmarks/mmdetection/mask-rcnn_r50-fpn_syncbn-all_crosscl_ms-90k_coco.py'
-SOCO_LEAF = 'configs/benchmarks/mmdetection/mask-rcnn_r50-fpn-4conv1fc_syncbn-all_soco_ms-90k_coco.py'
+SOCO_LEAF = ('configs/benchmarks/mmdetection/'
+             'mask-rcnn_r50-fpn-4conv1fc_syncbn-all_soco_ms-90k_coco.py')
 VOC_LEAF = 'configs/benchmarks/mmdetection/faster-rcnn_r50-c4_syncbn_crosscl_24k_voc0712.py'
 INCONSISTENT = {
     'FPN leaf converted without the FPN': (FPN_LEAF, {'to': 'mmdet'}, {},
-                                           'leaves.crosscl-fpn.convert.with_fpn', 'loads model.neck'),
+                                           'leaves.crosscl-fpn.convert.with_fpn',
+                                           'loads model.neck'),
     'backbone leaf converted with the FPN': (BACKBONE_LEAF, {'with_fpn': True}, {},
                                              'leaves.crosscl-fpn.convert.with_fpn',
                                              'does not load model.neck'),

@@ -200,7 +200,8 @@ def parse_protocol(data, path: str) -> Protocol:
     data_root = _text(data, path, 'data_root')
     required = _need(data, path, 'required_files', list, 'a list of paths under data_root')
     if not required or not all(isinstance(f, str) and f and not osp.isabs(f) for f in required):
-        _fail(path, 'required_files', f'must be a non-empty list of relative paths, got {required!r}')
+        _fail(path, 'required_files',
+              f'must be a non-empty list of relative paths, got {required!r}')
     metrics = _need(data, path, 'metrics', list, f'a list of {", ".join(METRICS[dataset])}')
     if not metrics or any(m not in METRICS[dataset] for m in metrics) or \
             len(set(metrics)) != len(metrics):

@@ -50,7 +50,8 @@ def list_protocols(directory=P.PROTOCOL_DIR) -> str:
             lines += [name, f'    malformed: {err}']
             continue
         lines += [name, f'    {protocol.title}',
-                  f'    dataset: {protocol.dataset} ({protocol.data_root}), ResNet-{protocol.depth}, '
+                  f'    dataset: {protocol.dataset} ({protocol.data_root}), '
+                  f'ResNet-{protocol.depth}, '
                   f'{protocol.trials} trial(s), metrics: {", ".join(protocol.metrics)}',
                   f'    leaves: {", ".join(protocol.leaves)}',
                   f'    source: {protocol.source}']
