@@ -348,3 +348,72 @@ def serialise(conversion: Conversion, to: str, source: str, fileobj) -> None:
     else:
         torch.save({'state_dict': conversion.state_dict,
                     'meta': {'converted_from': source, 'converter': 'crosscl_mm'}}, fileobj)
+
+
+# Which pretraining method's leaf a checkpoint read by a reader belongs to,
+# for tools/benchmarks/transfer.py: reader name -> the methods, best first.
+# A plain ResNet (a torchvision-named release, MoCo's layout, a detectron2
+# .pkl) could be any backbone-only method's: the user says which.
+BACKBONE_ONLY_METHODS = ('crosscl', 'detco', 'densecl', 'mocov2', 'regioncl-m', 'regioncl-d')
+_READER_METHODS = {  # reader -> (methods, whether the layout tells the method)
+    'official CrossCL': (('crosscl-fpn', 'crosscl'), True),
+    'crosscl_mm CrossCL': (('crosscl-fpn', 'crosscl'), True),
+    'crosscl_mm SoCo': (('soco-fpn',), True),
+    'official SoCo': (('soco-fpn',), True),
+    'crosscl_mm SoCo-C4': (('soco-c4',), True),
+    'official SoCo-C4': (('soco-c4',), True),
+    'crosscl_mm DetCo': (('detco',), True),
+    'OpenSelfSup MoCo-style (official RegionCL-M)': (('regioncl-m',), True),
+    # A CrossCL release without its FPN has MoCo's layout too.
+    'MoCo v1/v2': (('mocov2', 'crosscl'), False),
+    'DenseCL / RegionCL-D (CoinCheung/DenseCL)': (('densecl', 'regioncl-d'), False),
+}
+
+
+@dataclass
+class CheckpointIdentity:
+    """What a checkpoint is: the reader that recognised it, the source it
+    reports, the ResNet depth, what it pretrained beside the backbone, and
+    the pretraining methods whose leaf configs it fits (``exact``: the
+    layout tells the method; otherwise any of ``methods`` may have written
+    it)."""
+    reader: str
+    source: str
+    depth: Optional[int]
+    has_fpn: bool
+    has_box_head: bool
+    res5_head: bool
+    methods: Tuple[str, ...]
+    exact: bool
+
+    def describe(self) -> str:
+        arch = f'ResNet-{self.depth}' if self.depth else 'a ResNet of unknown depth'
+        parts = [p for p, has in (('FPN', self.has_fpn), ('box head', self.has_box_head),
+                                  ('res5 RoI head', self.res5_head)) if has]
+        return f'{self.source}, {arch}' + (f' with {", ".join(parts)}' if parts else '')
+
+
+def identify_checkpoint(path: str, ckpt=None) -> CheckpointIdentity:
+    """Recognise the checkpoint at ``path`` (or the loaded ``ckpt``) with the
+    converter's readers (:func:`read_pretrained_checkpoint`) and say what it
+    holds; an unreadable or unknown file raises CheckpointError."""
+    if ckpt is None:
+        from .checkpoint_io import load_checkpoint_safely
+        ckpt = load_checkpoint_safely(path)
+    state = tensor_dict(ckpt, path)
+    reader = next((name for name, (recognises, _) in READERS.items() if recognises(state)), None)
+    weights = read_pretrained_checkpoint(ckpt, path)
+    if reader == 'crosscl_mm RegionCL':
+        methods, exact = (('regioncl-d', 'densecl') if 'RegionCL-D' in weights.source
+                          else ('regioncl-m',)), 'RegionCL-M' in weights.source
+    elif reader == 'detectron2 ResNet (.pkl)' and weights.box_head is not None:
+        methods, exact = ('soco-fpn',), True
+    elif reader in _READER_METHODS:
+        methods, exact = _READER_METHODS[reader]
+        if methods[0] == 'crosscl-fpn' and not weights.fpn:
+            methods = ('crosscl',)
+    else:
+        methods, exact = BACKBONE_ONLY_METHODS, False
+    return CheckpointIdentity(reader or '', weights.source, resnet_depth(weights.backbone),
+                              bool(weights.fpn), weights.box_head is not None,
+                              weights.res5_head, methods, exact)

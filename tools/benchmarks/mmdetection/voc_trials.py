@@ -19,30 +19,30 @@ summarises finished trials without training.
 import argparse
 import os
 import os.path as osp
-import statistics
 import subprocess
 import sys
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+sys.path.insert(0, REPO)
+from crosscl_mm.benchmarks.results import final_metrics, summarise as mean_and_std  # noqa: E402
+
 DEFAULT_CONFIG = 'configs/benchmarks/mmdetection/faster-rcnn_r50-c4_syncbn_crosscl_24k_voc0712.py'
-# VOCMetric's keys: 'mAP' is the mean of the AP at IoU 0.50, 0.55, ..., 0.95.
-METRICS = {'AP50': 'pascal_voc/AP50', 'AP': 'pascal_voc/mAP', 'AP75': 'pascal_voc/AP75'}
+# VOCMetric's pascal_voc/mAP, AP50, AP75 (crosscl_mm.benchmarks.results.SCALAR_KEYS):
+# 'AP' is the mean of the AP at IoU 0.50, 0.55, ..., 0.95. The same reading as
+# tools/benchmarks/transfer.py, which runs any protocol's trials.
+KEYS = ('AP50', 'AP', 'AP75')
 
 
 def last_validation(work_dir):
-    from crosscl_mm.utils.work_dir import read_scalars
-    found = [r for r in read_scalars(work_dir) if any(k in r for k in METRICS.values())]
-    return found[-1] if found else None
+    """AP50, AP, AP75 in percent of the run's last validation (None if none)."""
+    return final_metrics(work_dir, 'voc0712', KEYS)
 
 
 def summarise(results):
     lines = ['| metric | mean | std | trials |', '| --- | --- | --- | --- |']
-    for name, key in METRICS.items():
-        values = [r[key] * (100 if r[key] <= 1 else 1) for r in results if key in r]
-        if not values:
-            continue
-        std = statistics.stdev(values) if len(values) > 1 else 0.0
-        lines.append(f'| {name} | {statistics.mean(values):.2f} | {std:.2f} | {len(values)} |')
+    for name, row in mean_and_std(results, KEYS).items():
+        std = '–' if row['std'] is None else f'{row["std"]:.2f}'
+        lines.append(f'| {name} | {row["mean"]:.2f} | {std} | {row["n"]} |')
     return '\n'.join(lines)
 
 
