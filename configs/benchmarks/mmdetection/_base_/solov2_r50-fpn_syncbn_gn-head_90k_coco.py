@@ -29,7 +29,8 @@ model = dict(
     # build_resnet_fpn_backbone: P2-P5 (FPN.NORM SyncBN, convs without bias) and
     # LastLevelMaxPool's P6 (max pool, kernel 1, stride 2); c2_xavier_fill init.
     neck=dict(type='FPN', in_channels=[256, 512, 1024, 2048], out_channels=256, start_level=0,
-              num_outs=5, norm_cfg=norm_cfg, init_cfg=dict(type='Caffe2Xavier', layer='Conv2d')),
+              num_outs=5, add_extra_convs=False, norm_cfg=norm_cfg,
+              init_cfg=dict(type='Caffe2Xavier', layer='Conv2d')),
     mask_head=dict(
         type='SOLOV2Head',
         num_classes=80,  # SOLOV2.NUM_CLASSES
