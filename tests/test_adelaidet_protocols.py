@@ -140,3 +140,25 @@ def test_solov2_densecl_trains_and_evaluates(shapes_data, checkpoints, tmp_path,
 def test_mocov2_leaves_train_and_evaluate(config, metric, start, shapes_data, checkpoints,
                                           tmp_path, one_thread):
     check_run(config, shapes_data, checkpoints, 'mocov2', tmp_path, metric, start)
+
+
+@pytest.mark.parametrize('name,metric,published', [
+    ('densecl_fcos_r50-fpn_90k_coco', 'bbox', {'densecl': 40.9, 'mocov2': 40.3}),
+    ('densecl_solov2_r50-fpn_90k_coco', 'segm', {'densecl': 35.7, 'mocov2': 35.2})])
+def test_protocol_files_name_the_leaves_and_the_published_numbers(name, metric, published):
+    """configs/benchmarks/protocols/<name>.yml: its leaves are these configs, each
+    over its base, converted --to mmdet; the DenseCL README's numbers."""
+    import yaml
+    from mmengine.config import Config
+    with open(osp.join(REPO, 'configs', 'benchmarks', 'protocols', name + '.yml')) as f:
+        protocol = yaml.safe_load(f)
+    assert protocol['name'] == name and protocol['metrics'] == [metric]
+    assert protocol['dataset'] == 'coco' and protocol['depth'] == 50
+    assert sorted(protocol['leaves']) == ['densecl', 'mocov2']
+    for method, leaf in protocol['leaves'].items():
+        assert leaf['convert'] == {'to': 'mmdet'}
+        cfg = Config.fromfile(osp.join(REPO, leaf['config']))
+        assert cfg.model.backbone.init_cfg == dict(type='Pretrained', prefix='backbone.',
+                                                   checkpoint=f'{method}_mmdet.pth')
+        assert cfg.val_evaluator.metric == metric
+    assert {p['method']: p[f'{metric}_AP'] for p in protocol['published']} == published
