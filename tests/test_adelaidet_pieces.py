@@ -218,3 +218,112 @@ def test_schedule_is_detectron2_warmup_multistep(name, factor):
         opt.step()
         for s in schedulers:
             s.step()
+
+
+# ------------------------------------------------------------ FCOS training
+def adelaidet_fcos_losses(cls_scores, bbox_preds, ctrs, strides, gt_boxes, gt_labels,
+                          num_classes, soi=(64, 128, 256, 512), radius=1.5):
+    """fcos_outputs.py on one process: compute_targets_for_locations with
+    center sampling (get_sample_region, box centres), targets / stride, then
+    fcos_losses (focal / num_pos, GIoU weighted by centerness / its sum,
+    centerness BCE / num_pos)."""
+    INF = 100000000
+    sizes = []
+    prev = -1
+    for s in soi:
+        sizes.append([prev, s])
+        prev = s
+    sizes.append([prev, INF])
+    locations, ranges, num_loc = [], [], []
+    for o, s, rng in zip(cls_scores, strides, sizes):
+        H, W = o.shape[-2:]
+        shift_x = torch.arange(0, W * s, step=s, dtype=torch.float32)
+        shift_y = torch.arange(0, H * s, step=s, dtype=torch.float32)
+        sy, sx = torch.meshgrid(shift_y, shift_x, indexing='ij')
+        loc = torch.stack((sx.reshape(-1), sy.reshape(-1)), 1) + s // 2
+        locations.append(loc)
+        ranges.append(loc.new_tensor(rng)[None].expand(len(loc), -1))
+        num_loc.append(len(loc))
+    locs, ranges = torch.cat(locations), torch.cat(ranges)
+    xs, ys = locs[:, 0], locs[:, 1]
+    level_stride = torch.cat([torch.full((n,), float(s)) for n, s in zip(num_loc, strides)])
+    labels_all, reg_all = [], []
+    for boxes, labels in zip(gt_boxes, gt_labels):
+        area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+        l = xs[:, None] - boxes[:, 0][None]
+        t = ys[:, None] - boxes[:, 1][None]
+        r = boxes[:, 2][None] - xs[:, None]
+        b = boxes[:, 3][None] - ys[:, None]
+        reg = torch.stack([l, t, r, b], 2)
+        cx = (boxes[:, 0] + boxes[:, 2]) * 0.5
+        cy = (boxes[:, 1] + boxes[:, 3]) * 0.5
+        st = level_stride[:, None] * radius
+        bx = boxes[None].expand(len(locs), -1, 4)
+        x0 = torch.where(cx - st > bx[..., 0], cx - st, bx[..., 0])
+        y0 = torch.where(cy - st > bx[..., 1], cy - st, bx[..., 1])
+        x1 = torch.where(cx + st > bx[..., 2], bx[..., 2], cx + st)
+        y1 = torch.where(cy + st > bx[..., 3], bx[..., 3], cy + st)
+        center = torch.stack((xs[:, None] - x0, ys[:, None] - y0, x1 - xs[:, None],
+                              y1 - ys[:, None]), -1)
+        is_in_boxes = center.min(-1)[0] > 0
+        max_reg = reg.max(2)[0]
+        cared = (max_reg >= ranges[:, [0]]) & (max_reg <= ranges[:, [1]])
+        loc_area = area[None].repeat(len(locs), 1)
+        loc_area[is_in_boxes == 0] = INF
+        loc_area[cared == 0] = INF
+        min_area, inds = loc_area.min(1)
+        reg = reg[range(len(locs)), inds] / level_stride[:, None]
+        lab = labels[inds].clone()
+        lab[min_area == INF] = num_classes
+        labels_all.append(lab)
+        reg_all.append(reg)
+    # level-first order over images, as _transpose makes it
+    def level_first(per_image):
+        out = []
+        begin = 0
+        for n in num_loc:
+            out += [t[begin:begin + n] for t in per_image]
+            begin += n
+        return torch.cat(out)
+    labels = level_first(labels_all)
+    reg_targets = level_first(reg_all)
+    logits = torch.cat([o.permute(0, 2, 3, 1).reshape(-1, num_classes) for o in cls_scores])
+    reg_pred = torch.cat([r.permute(0, 2, 3, 1).reshape(-1, 4) for r in bbox_preds])
+    ctr_pred = torch.cat([c.permute(0, 2, 3, 1).reshape(-1) for c in ctrs])
+    pos = torch.nonzero(labels != num_classes).squeeze(1)
+    num_pos = max(float(len(pos)), 1.0)
+    target = torch.zeros_like(logits)
+    target[pos, labels[pos]] = 1
+    loss_cls = torchvision.ops.sigmoid_focal_loss(logits, target, alpha=0.25, gamma=2.0,
+                                                  reduction='sum') / num_pos
+    rt, rp = reg_targets[pos], reg_pred[pos]
+    lr_, tb_ = rt[:, [0, 2]], rt[:, [1, 3]]
+    ctr_t = torch.sqrt((lr_.min(-1)[0] / lr_.max(-1)[0]) * (tb_.min(-1)[0] / tb_.max(-1)[0]))
+    loss_box = ((1 - adelaidet_giou(rp, rt)) * ctr_t).sum() / max(ctr_t.sum().item(), 1e-6)
+    loss_ctr = F.binary_cross_entropy_with_logits(ctr_pred[pos], ctr_t, reduction='sum') / num_pos
+    return dict(loss_cls=loss_cls, loss_bbox=loss_box, loss_centerness=loss_ctr), len(pos)
+
+
+def test_fcos_training_losses_are_adelaidets(one_thread):
+    """The config's head (mmdet's FCOSHead training with the protocol's
+    settings and AdelaiDetGIoULoss) against fcos_outputs.py on two images."""
+    from mmengine.structures import InstanceData
+    cfg = copy.deepcopy(load(FCOS).model.bbox_head)
+    cfg.num_classes = 3
+    head = build(cfg)
+    g = torch.Generator().manual_seed(5)
+    strides, sizes = [8, 16, 32, 64, 128], [(40, 48), (20, 24), (10, 12), (5, 6), (3, 3)]
+    cls = [torch.randn(2, 3, h, w, generator=g) for h, w in sizes]
+    reg = [torch.rand(2, 4, h, w, generator=g) * 3 for h, w in sizes]  # relu'd, in strides
+    ctr = [torch.randn(2, 1, h, w, generator=g) for h, w in sizes]
+    gt_boxes = [torch.tensor([[10., 20., 70., 90.], [100., 30., 380., 300.], [5., 5., 25., 18.]]),
+                torch.tensor([[50., 60., 330., 310.], [200., 150., 240., 200.]])]
+    gt_labels = [torch.tensor([0, 2, 1]), torch.tensor([1, 0])]
+    metas = [dict(img_shape=(320, 384), pad_shape=(320, 384))] * 2
+    got = head.loss_by_feat(cls, reg, ctr,
+                            [InstanceData(bboxes=b, labels=l) for b, l in zip(gt_boxes, gt_labels)],
+                            metas)
+    want, num_pos = adelaidet_fcos_losses(cls, reg, ctr, strides, gt_boxes, gt_labels, 3)
+    assert num_pos > 20  # several levels and boxes take part
+    for key in ('loss_cls', 'loss_bbox', 'loss_centerness'):
+        assert got[key].item() == pytest.approx(want[key].item(), rel=1e-4), key
