@@ -15,8 +15,9 @@ def adelaidet_giou_loss(pred: Tensor, target: Tensor) -> Tensor:
     boxes ``(x1, y1, x2, y2)`` decoded from one point per pair (as mmdet's
     ``FCOSHead`` passes them), for which widths, intersection and enclosing
     box are the same sums of distances (the point cancels)."""
-    w_inter = (torch.min(pred[:, 2], target[:, 2]) - torch.max(pred[:, 0], target[:, 0])).clamp(min=0)
-    h_inter = (torch.min(pred[:, 3], target[:, 3]) - torch.max(pred[:, 1], target[:, 1])).clamp(min=0)
+    w_inter = torch.min(pred[:, 2], target[:, 2]) - torch.max(pred[:, 0], target[:, 0])
+    h_inter = torch.min(pred[:, 3], target[:, 3]) - torch.max(pred[:, 1], target[:, 1])
+    w_inter, h_inter = w_inter.clamp(min=0), h_inter.clamp(min=0)
     w_enclose = torch.max(pred[:, 2], target[:, 2]) - torch.min(pred[:, 0], target[:, 0])
     h_enclose = torch.max(pred[:, 3], target[:, 3]) - torch.min(pred[:, 1], target[:, 1])
     area_pred = (pred[:, 2] - pred[:, 0]) * (pred[:, 3] - pred[:, 1])

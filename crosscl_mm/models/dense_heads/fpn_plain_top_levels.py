@@ -30,4 +30,5 @@ class FPNPlainTopLevels(FPN):
             old = self.fpn_convs[i].conv
             self.fpn_convs[i] = ConvModule(
                 old.in_channels, old.out_channels, 3, stride=2, padding=1,
-                conv_cfg=kwargs.get('conv_cfg'), norm_cfg=None, act_cfg=None, bias=True, inplace=False)
+                conv_cfg=kwargs.get('conv_cfg'), norm_cfg=None, act_cfg=None, bias=True,
+                inplace=False)
