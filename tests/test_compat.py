@@ -346,3 +346,46 @@ def test_weights_only_resume_accepts_statistics_registered_by_this_process(tmp_p
     unregistered = run(python_cmd('-c', code, ckpt, 'no'), check=False, env=env)
     assert 'refused' in unregistered.stdout, unregistered.stdout + unregistered.stderr
     assert 'GLOBAL user_statistics.weighted_mean' in unregistered.stdout
+
+
+LVIS_EVAL_SNIPPET = """
+    import json, os, tempfile
+    from crosscl_mm.compat import APPLIED, apply_deferred, fix_lvis_numpy_float
+    apply_deferred(fix_lvis_numpy_float)
+    from lvis import LVIS, LVISEval, LVISResults
+    gt = dict(images=[dict(id=1, width=20, height=20, neg_category_ids=[],
+                           not_exhaustive_category_ids=[])],
+              categories=[dict(id=1, name='a', frequency='f')],
+              annotations=[dict(id=1, image_id=1, category_id=1, bbox=[2, 2, 10, 10], area=100,
+                                segmentation=[[2, 2, 12, 2, 12, 12, 2, 12]])])
+    path = os.path.join(tempfile.gettempdir(), 'gt.json')
+    json.dump(gt, open(path, 'w'))
+    lvis = LVIS(path)
+    dt = LVISResults(lvis, [dict(image_id=1, category_id=1, bbox=[2, 2, 10, 10], score=0.9)])
+    ev = LVISEval(lvis, dt, 'bbox')
+    ev.run()
+    print('applied', APPLIED['lvis_numpy_float'], 'AP', round(ev.get_results()['AP'], 6))
+"""
+
+
+def test_lvis_numpy_float():
+    """lvis 0.5.3's LVISEval.accumulate fails under numpy >= 1.24
+    (lvis-dataset/lvis-api#37); with the fix a perfect detection scores AP 1."""
+    broken = run_snippet(LVIS_EVAL_SNIPPET, disable='lvis_numpy_float')
+    assert broken.returncode != 0
+    assert "module 'numpy' has no attribute 'float'" in broken.stderr
+    fixed = run_snippet(LVIS_EVAL_SNIPPET)
+    assert fixed.returncode == 0, fixed.stderr
+    assert 'applied True AP 1.0' in fixed.stdout
+
+
+def test_lvis_numpy_float_applied_with_the_lvis_dataset():
+    """Importing the module of the LVIS configs' dataset applies it; numpy
+    itself keeps no ``float``."""
+    import numpy
+    import crosscl_mm.datasets.coco  # noqa: F401
+    from crosscl_mm.compat import APPLIED
+    import lvis.eval
+    assert APPLIED['lvis_numpy_float'] is True
+    assert lvis.eval.np.float is float and lvis.eval.np.cumsum is numpy.cumsum
+    assert not hasattr(numpy, 'float')
