@@ -106,3 +106,21 @@ def test_soco_lvis_protocol_trains_and_evaluates(shapes_data, tmp_path, one_thre
         assert metrics[f'lvis/{kind}_AP'] == pytest.approx(sum(ap) / 3, abs=2e-3)
     assert 'APr' in log and 'APf' in log
     assert torch.isfinite(torch.tensor([metrics['lvis/bbox_AP'], metrics['lvis/segm_AP']])).all()
+
+
+def test_protocol_files_name_these_configs_and_the_readme_s_numbers():
+    import yaml
+    expected = {'soco_mask-rcnn_r50-c4_90k_coco': ('coco', 'soco-c4', C4_LEAF, dict(c4=True)),
+                'soco_mask-rcnn_r50-fpn_90k_lvis-v1': (
+                    'lvis_v1', 'soco-fpn', LVIS_LEAF, dict(with_fpn=True, with_box_head=True))}
+    for name, (dataset, method, leaf, convert) in expected.items():
+        with open(osp.join(REPO, 'configs', 'benchmarks', 'protocols', name + '.yml')) as f:
+            protocol = yaml.safe_load(f)
+        assert protocol['name'] == name and protocol['dataset'] == dataset
+        assert list(protocol['leaves']) == [method]
+        assert osp.join(REPO, protocol['leaves'][method]['config']) == leaf
+        assert protocol['leaves'][method]['convert'] == dict(to='mmdet', **convert)
+        assert {p['method'] for p in protocol['published']} == {method}
+    c4 = yaml.safe_load(open(osp.join(REPO, 'configs', 'benchmarks', 'protocols',
+                                      'soco_mask-rcnn_r50-c4_90k_coco.yml')))
+    assert c4['published'][0]['bbox_AP'] == 40.9 and c4['published'][0]['segm_AP'] == 35.3
