@@ -122,24 +122,22 @@ def broken_file(src, tmp_path, path, value):
     return str(out)
 
 
-@pytest.mark.parametrize('path,value,field,problem', COCO_CASES,
-                         ids=[c[2] + ':' + c[3][:12] for c in COCO_CASES])
-def test_malformed_coco_stops_with_file_field_and_index(shapes_data, tmp_path, path, value,
-                                                        field, problem):
-    ann_file = broken_file(shapes_data['train'], tmp_path, path, value)
-    with pytest.raises(AnnotationError) as err:
-        dataset(StrictCocoDataset, shapes_data['coco'], ann_file, test_mode=False)
-    assert str(err.value).startswith(f'{ann_file}: {field}: ')
-    assert problem in str(err.value)
+CASES = [('coco',) + c for c in COCO_CASES] + [('lvis',) + c for c in LVIS_CASES]
 
 
-@pytest.mark.parametrize('path,value,field,problem', LVIS_CASES,
-                         ids=[c[2] + ':' + c[3][:12] for c in LVIS_CASES])
-def test_malformed_lvis_stops_with_file_field_and_index(lvis_data, tmp_path, path, value,
-                                                        field, problem):
-    ann_file = broken_file(lvis_data['train'], tmp_path, path, value)
+@pytest.mark.parametrize('kind,path,value,field,problem', CASES,
+                         ids=[f'{c[0]}-{c[3]}:{c[4][:12]}' for c in CASES])
+def test_malformed_file_stops_with_file_field_and_index(shapes_data, lvis_data, tmp_path, kind,
+                                                        path, value, field, problem):
+    """The dataset of the configs refuses the file before mmdet reads it."""
+    if kind == 'coco':
+        ann_file = broken_file(shapes_data['train'], tmp_path, path, value)
+        args = (StrictCocoDataset, shapes_data['coco'], ann_file)
+    else:
+        ann_file = broken_file(lvis_data['train'], tmp_path, path, value)
+        args = (StrictLVISV1Dataset, lvis_data['root'], ann_file)
     with pytest.raises(AnnotationError) as err:
-        check_instances_json(ann_file, lvis=True)
+        dataset(*args, test_mode=False, prefix='images/' if kind == 'coco' else '')
     assert str(err.value).startswith(f'{ann_file}: {field}: ')
     assert problem in str(err.value)
 
