@@ -38,9 +38,11 @@ def test_soco_c4_coco_protocol_trains_and_evaluates(shapes_data, soco_c4_state, 
     ckpt = converted({'state_dict': soco_c4_state}, str(tmp_path / 'soco_c4_mmdet.pth'), c4=True)
     options = dict(dataset_options(shapes_data['coco'] + '/', 'train.json', 'val.json', 'images/',
                                    shapes_data['val']),
-                   **tiny_options('train_dataloader.dataset.pipeline.2.scales'))
+                   **tiny_options('train_dataloader.dataset.pipeline.2.scales', rois=8))
+    # res5 runs once per RoI and again per detection for its mask (~1.6 GFLOP each)
     options.update({'model.backbone.init_cfg.checkpoint': ckpt,
-                    'model.roi_head.shared_head.init_cfg.checkpoint': ckpt})
+                    'model.roi_head.shared_head.init_cfg.checkpoint': ckpt,
+                    'model.test_cfg.rcnn.max_per_img': 8})
     runner, log, metrics = train_protocol(C4_LEAF, str(tmp_path / 'work'), options)
     assert loaded_from(log, 'backbone.layer3.5.conv3.weight', ckpt)
     assert loaded_from(log, 'roi_head.shared_head.layer4.2.conv3.weight', ckpt)
