@@ -34,12 +34,22 @@ class AnnotationError(ValueError):
 
 
 def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    return type(value) is int or (isinstance(value, numbers.Integral)
+                                  and not isinstance(value, bool))
 
 
 def _is_number(value: Any) -> bool:
+    kind = type(value)
+    if kind is float:  # the common cases first: COCO train has 860k annotations
+        return math.isfinite(value)
+    if kind is int:
+        return True
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and \
         math.isfinite(value)
+
+
+_KINDS = {'int': _is_int, 'number': _is_number, 'str': lambda v: isinstance(v, str),
+          'list': lambda v: isinstance(v, list)}
 
 
 class _Checker:
@@ -66,9 +76,7 @@ class _Checker:
         if key not in record:
             self.fail(f'{field}.{key}', 'missing')
         value = record[key]
-        ok = {'int': _is_int, 'number': _is_number, 'str': lambda v: isinstance(v, str),
-              'list': lambda v: isinstance(v, list)}[kind](value)
-        if not ok:
+        if not _KINDS[kind](value):
             self.fail(f'{field}.{key}', f'must be {"a finite number" if kind == "number" else kind}'
                       f', got {value!r}'[:200])
         return value
@@ -93,7 +101,7 @@ class _Checker:
                 self.fail(field, 'an empty list of polygons')
             for j, polygon in enumerate(value):
                 if not isinstance(polygon, list) or len(polygon) < 6 or len(polygon) % 2 or \
-                        not all(_is_number(v) for v in polygon):
+                        not all(map(_is_number, polygon)):
                     self.fail(f'{field}[{j}]', 'a polygon must be a list of at least 3 (x, y) '
                               f'pairs of finite numbers, got {polygon!r}'[:200])
         elif isinstance(value, dict):
@@ -178,7 +186,7 @@ def check_instances_json(path: str, lvis: bool = False, data: Optional[dict] = N
         if cat not in categories:
             check.fail(f'{field}.category_id', f'{cat} is not the id of a category')
         bbox = check.get(ann, field, 'bbox', 'list')
-        if len(bbox) != 4 or not all(_is_number(v) for v in bbox):
+        if len(bbox) != 4 or not all(map(_is_number, bbox)):
             check.fail(f'{field}.bbox', f'must be 4 finite numbers [x, y, width, height], '
                        f'got {bbox!r}'[:200])
         if bbox[2] < 0 or bbox[3] < 0:
