@@ -19,7 +19,8 @@ from test_soco_converter import soco_r50
 
 CONFIGS = osp.join(REPO, 'configs', 'benchmarks', 'mmdetection')
 C4_LEAF = osp.join(CONFIGS, 'mask-rcnn_r50-c4_syncbn_soco-c4_soco-ms-90k_coco.py')
-LVIS_LEAF = osp.join(CONFIGS, 'mask-rcnn_r50-fpn-4conv1fc_syncbn-all_soco-fpn_soco-ms-90k_lvis-v1.py')
+LVIS_LEAF = osp.join(CONFIGS,
+                     'mask-rcnn_r50-fpn-4conv1fc_syncbn-all_soco-fpn_soco-ms-90k_lvis-v1.py')
 
 
 def converted(ckpt, path, **kwargs):
