@@ -12,6 +12,8 @@ import inspect
 import io
 import os
 import pickle
+import re
+import types
 from typing import Dict
 
 import torch
@@ -261,3 +263,47 @@ def apply_all() -> Dict[str, bool]:
             continue
         fix()
     return dict(APPLIED)
+
+
+class _NumpyWithFloatAlias(types.ModuleType):
+    """numpy, plus the alias ``float`` (the builtin) that numpy 1.24 removed."""
+    float = float
+
+    def __getattr__(self, name):
+        import numpy
+        return getattr(numpy, name)
+
+
+def fix_lvis_numpy_float() -> bool:
+    """lvis 0.5.3, the latest release of the LVIS API (which mmdet's
+    LVISV1Dataset and LVISMetric use), calls ``astype(dtype=np.float)`` in
+    ``LVISEval.accumulate``; numpy 1.24 removed that alias, so every LVIS
+    evaluation ends in ``AttributeError: module 'numpy' has no attribute
+    'float'`` (lvis-dataset/lvis-api#37, fixed on its main branch by #42 but
+    not released). lvis.eval's ``np`` becomes numpy with ``float`` as the
+    builtin ``float`` (what the alias was); numpy itself is not changed.
+
+    Importing lvis imports matplotlib and OpenCV, so this fix is not applied
+    on ``import crosscl_mm``; crosscl_mm.datasets.coco, which the LVIS
+    configs' dataset lives in, applies it with :func:`apply_deferred`.
+    """
+    import numpy
+    if importlib.util.find_spec('lvis') is None or hasattr(numpy, 'float'):
+        return _record('lvis_numpy_float', False)
+    lvis_eval = importlib.import_module('lvis.eval')
+    if isinstance(lvis_eval.np, _NumpyWithFloatAlias):
+        return _record('lvis_numpy_float', True)
+    if not re.search(r'np\.float\b(?![0-9_])', inspect.getsource(lvis_eval)):
+        return _record('lvis_numpy_float', False)
+    lvis_eval.np = _NumpyWithFloatAlias('numpy')
+    return _record('lvis_numpy_float', True)
+
+
+def apply_deferred(fix) -> bool:
+    """Apply one fix that is not in :data:`FIXES` (its package is slow to
+    import), unless ``CROSSCL_MM_NO_COMPAT`` names it (or ``all``)."""
+    name = fix.__name__[len('fix_'):]
+    skip = {s.strip() for s in os.environ.get('CROSSCL_MM_NO_COMPAT', '').split(',') if s.strip()}
+    if 'all' in skip or name in skip:
+        return APPLIED.setdefault(name, False)
+    return fix()

@@ -41,7 +41,8 @@ HOOKS = Registry('hook', parent=MMENGINE_HOOKS, locations=['crosscl_mm.engine'])
 # for a name, not by `import crosscl_mm`: importing mmdet's model and dataset
 # zoo takes seconds, which tools such as the converter need not pay.
 DATASETS = Registry('dataset', parent=MMENGINE_DATASETS,
-                    locations=['crosscl_mm.datasets', 'crosscl_mm.datasets.voc'])
+                    locations=['crosscl_mm.datasets', 'crosscl_mm.datasets.voc',
+                               'crosscl_mm.datasets.coco'])
 DATA_SAMPLERS = Registry('data sampler', parent=MMENGINE_DATA_SAMPLERS,
                          locations=['crosscl_mm.datasets'])
 TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, locations=['crosscl_mm.datasets'])

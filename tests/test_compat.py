@@ -346,3 +346,47 @@ def test_weights_only_resume_accepts_statistics_registered_by_this_process(tmp_p
     unregistered = run(python_cmd('-c', code, ckpt, 'no'), check=False, env=env)
     assert 'refused' in unregistered.stdout, unregistered.stdout + unregistered.stderr
     assert 'GLOBAL user_statistics.weighted_mean' in unregistered.stdout
+
+
+
+def lvis_perfect_detection_ap(tmp_path):
+    """The LVIS API's bbox AP of one exact detection of one box."""
+    import json
+    from lvis import LVIS, LVISEval, LVISResults
+    gt = dict(images=[dict(id=1, width=20, height=20, neg_category_ids=[],
+                           not_exhaustive_category_ids=[])],
+              categories=[dict(id=1, name='a', frequency='f')],
+              annotations=[dict(id=1, image_id=1, category_id=1, bbox=[2, 2, 10, 10], area=100,
+                                segmentation=[[2, 2, 12, 2, 12, 12, 2, 12]])])
+    path = tmp_path / 'gt.json'
+    path.write_text(json.dumps(gt))
+    lvis = LVIS(str(path))
+    dt = LVISResults(lvis, [dict(image_id=1, category_id=1, bbox=[2, 2, 10, 10], score=0.9)])
+    evaluation = LVISEval(lvis, dt, 'bbox')
+    evaluation.run()
+    return evaluation.get_results()['AP']
+
+
+def test_lvis_numpy_float(tmp_path, monkeypatch):
+    """lvis 0.5.3's LVISEval.accumulate fails under numpy >= 1.24
+    (lvis-dataset/lvis-api#37); with the fix a perfect detection scores AP 1.
+    Importing the module of the LVIS configs' dataset applies it; numpy itself
+    keeps no ``float``."""
+    import numpy
+    import crosscl_mm.datasets.coco  # noqa: F401
+    from crosscl_mm.compat import APPLIED, apply_deferred, fix_lvis_numpy_float
+    import lvis.eval
+    assert APPLIED['lvis_numpy_float'] is True
+    assert lvis.eval.np.float is float and lvis.eval.np.cumsum is numpy.cumsum
+    assert not hasattr(numpy, 'float')
+    assert lvis_perfect_detection_ap(tmp_path) == pytest.approx(1.0)
+    # without it (CROSSCL_MM_NO_COMPAT names it): the upstream failure
+    monkeypatch.setattr(lvis.eval, 'np', numpy)
+    monkeypatch.setenv('CROSSCL_MM_NO_COMPAT', 'lvis_numpy_float')
+    APPLIED.pop('lvis_numpy_float')
+    assert apply_deferred(fix_lvis_numpy_float) is False and lvis.eval.np is numpy
+    with pytest.raises(AttributeError, match="module 'numpy' has no attribute 'float'"):
+        lvis_perfect_detection_ap(tmp_path)
+    monkeypatch.delenv('CROSSCL_MM_NO_COMPAT')
+    assert apply_deferred(fix_lvis_numpy_float) is True
+    assert lvis_perfect_detection_ap(tmp_path) == pytest.approx(1.0)

@@ -297,3 +297,54 @@ def test_head_and_fpn_init_as_detectron2(protocol_mask_rcnn):
         assert w.std().item() == pytest.approx(bound / math.sqrt(3), rel=0.03)
     assert head.fc_cls.weight.std().item() == pytest.approx(0.01, rel=0.05)
     assert head.fc_reg.weight.std().item() == pytest.approx(0.001, rel=0.05)
+
+
+SOCO_C4 = 'mask-rcnn_r50-c4_syncbn_soco-c4_soco-ms-90k_coco.py'
+SOCO_LVIS = 'mask-rcnn_r50-fpn-4conv1fc_syncbn-all_soco-fpn_soco-ms-90k_lvis-v1.py'
+
+
+def test_a_changed_value_fails_the_soco_pinning():
+    """A user config that changes LVIS's repeat threshold, or the C4
+    protocol's weight decay, is reported with the key."""
+    from mmengine.config import Config
+    import crosscl_mm  # noqa: F401
+    for name, change, key in ((SOCO_LVIS, ('train_dataloader', 'sampler', 'repeat_thresh'),
+                               'train_dataloader.sampler.repeat_thresh'),
+                              (SOCO_C4, ('optim_wrapper', 'optimizer', 'weight_decay'),
+                               'optim_wrapper.optimizer.weight_decay')):
+        cfg = Config.fromfile(osp.join(MMDET_CONFIGS, name))
+        node = cfg
+        for part in change[:-1]:
+            node = node[part]
+        node[change[-1]] = 1e-4 if node[change[-1]] != 1e-4 else 1e-3
+        rows = [r for configs, _, rows in TABLES if name in configs for r in rows]
+        wrong = {r[3] for r in rows if code(r[3]) and MMDET_KEY.match(code(r[3]))
+                 and not same_value(lookup(cfg, code(r[3])), ast.literal_eval(code(r[4])))}
+        assert wrong == {f'`{key}`'}
+
+
+@pytest.mark.parametrize('name', [SOCO_C4, SOCO_LVIS])
+def test_soco_protocols_decay_as_detectron2_v0_3(name):
+    """The fork's build_optimizer (v0.3): norm layers' parameters
+    WEIGHT_DECAY_NORM 0, other biases WEIGHT_DECAY_BIAS 1e-4 (bound at load),
+    the rest WEIGHT_DECAY 2.5e-5; lr 0.02 everywhere."""
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import DefaultScope
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    cfg = load_mmdet(name)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = MODELS.build(copy.deepcopy(cfg.model))
+        optim = build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))
+    norm_types = (torch.nn.modules.batchnorm._BatchNorm, torch.nn.GroupNorm)
+    expected = {}
+    for module in model.modules():
+        for pname, p in module.named_parameters(recurse=False):
+            expected[id(p)] = 0.0 if isinstance(module, norm_types) else \
+                1e-4 if pname == 'bias' else 2.5e-5
+    groups = {id(p): g for g in optim.optimizer.param_groups for p in g['params']}
+    assert groups.keys() == expected.keys()
+    assert {groups[k]['weight_decay'] for k in groups} == {0.0, 1e-4, 2.5e-5}
+    for pid, wd in expected.items():
+        assert groups[pid]['weight_decay'] == wd and groups[pid]['lr'] == 0.02

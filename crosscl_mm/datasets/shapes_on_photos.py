@@ -178,3 +178,55 @@ def write_voc_copy(shapes_dir: str, voc_root: str, difficult_every: int = 4) -> 
             f.write(''.join(i + '\n' for i in ids))
         outputs[name] = path
     return outputs
+
+
+# LVIS's frequency groups for the shapes (rare, common, frequent: APr, APc, APf).
+LVIS_FREQUENCIES = {'circle': 'f', 'rectangle': 'c', 'triangle': 'r'}
+
+
+def write_lvis_copy(shapes_dir: str, lvis_root: str) -> Dict[str, str]:
+    """An LVIS v1-format copy of a dataset written by :func:`make_shapes_on_photos`.
+
+    Lays ``lvis_root`` out as LVIS v1 is (``annotations/lvis_v1_train.json``,
+    ``annotations/lvis_v1_val.json``; images in COCO's ``train2017/`` and
+    ``val2017/``), so the LVIS configs read it unchanged. Each image has a
+    ``coco_url`` (``http://images.cocodataset.org/<split>2017/<file>``, from which
+    mmdet's LVISV1Dataset takes the path), ``neg_category_ids`` (the shapes it
+    does not contain: verified absent, so detections of them count as false
+    positives) and empty ``not_exhaustive_category_ids``; each category a
+    ``frequency`` (:data:`LVIS_FREQUENCIES`) and the counts LVIS records.
+    Annotations keep their polygons, boxes and areas, without ``iscrowd``.
+
+    Returns the paths of the two annotation files by split (``'train'``, ``'val'``).
+    """
+    os.makedirs(osp.join(lvis_root, 'annotations'), exist_ok=True)
+    outputs = {}
+    for split in ('train', 'val'):
+        with open(osp.join(shapes_dir, f'{split}.json')) as f:
+            coco = json.load(f)
+        folder = f'{split}2017'
+        os.makedirs(osp.join(lvis_root, folder), exist_ok=True)
+        present = {img['id']: set() for img in coco['images']}
+        for ann in coco['annotations']:
+            present[ann['image_id']].add(ann['category_id'])
+        cat_ids = [c['id'] for c in coco['categories']]
+        images = []
+        for img in coco['images']:
+            shutil.copyfile(osp.join(shapes_dir, 'images', img['file_name']),
+                            osp.join(lvis_root, folder, img['file_name']))
+            images.append(dict(
+                id=img['id'], width=img['width'], height=img['height'],
+                coco_url=f'http://images.cocodataset.org/{folder}/{img["file_name"]}',
+                neg_category_ids=[c for c in cat_ids if c not in present[img['id']]],
+                not_exhaustive_category_ids=[]))
+        annotations = [{k: v for k, v in ann.items() if k != 'iscrowd'}
+                       for ann in coco['annotations']]
+        categories = [dict(cat, frequency=LVIS_FREQUENCIES[cat['name']], synonyms=[cat['name']],
+                           image_count=sum(cat['id'] in p for p in present.values()),
+                           instance_count=sum(a['category_id'] == cat['id'] for a in annotations))
+                      for cat in coco['categories']]
+        path = osp.join(lvis_root, 'annotations', f'lvis_v1_{split}.json')
+        with open(path, 'w') as f:
+            json.dump(dict(images=images, annotations=annotations, categories=categories), f)
+        outputs[split] = path
+    return outputs
