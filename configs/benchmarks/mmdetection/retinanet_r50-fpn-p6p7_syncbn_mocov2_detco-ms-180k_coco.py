@@ -1,7 +1,7 @@
 # DetCo's COCO RetinaNet R50-FPN protocol, 180k iterations, from a MoCo v2
-# backbone (DetCo's tables compare with it);
+# backbone (200 epochs, as in DetCo's tables);
 # the FPN and heads start from their init.
-#   python tools/model_converters/convert_pretrained.py moco_v2_800ep_pretrain.pth.tar mocov2_mmdet.pth --to mmdet
+#   python tools/model_converters/convert_pretrained.py moco_v2_200ep_pretrain.pth.tar mocov2_mmdet.pth --to mmdet
 #   python tools/benchmarks/transfer.py mocov2_mmdet.pth --protocol detco_retinanet_r50-fpn_180k_coco
 _base_ = '_base_/retinanet_r50-fpn-p6p7_syncbn_detco-ms-180k_coco.py'
 
