@@ -25,7 +25,7 @@ model = dict(
         # ROI_BOX_HEAD: FastRCNNConvFCHead, NUM_CONV 0, NUM_FC 2, FC_DIM 1024,
         # NORM "": mmdet's Shared2FCBBoxHead; fcs c2_xavier_fill.
         bbox_head=dict(
-            type='Shared2FCBBoxHead',
+            type='Shared2FCBBoxHead', norm_cfg=None,
             init_cfg=[dict(type='Normal', std=0.01, override=dict(name='fc_cls')),
                       dict(type='Normal', std=0.001, override=dict(name='fc_reg')),
                       dict(type='Caffe2Xavier', override=dict(name='shared_fcs'))]),

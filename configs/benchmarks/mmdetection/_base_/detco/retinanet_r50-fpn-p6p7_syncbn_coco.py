@@ -26,8 +26,13 @@ model = dict(
     # RetinaNetHead: NUM_CONVS 4, NORM "", PRIOR_PROB 0.01; focal loss
     # ALPHA 0.25, GAMMA 2.0; SMOOTH_L1_LOSS_BETA 0.0 (an L1 loss); both
     # divided by detectron2's moving average of positive anchors.
-    bbox_head=dict(type='crosscl_mm.Detectron2RetinaHead', loss_normalizer=100.0,
-                   loss_normalizer_momentum=0.9))
+    # Init (RetinaNetHead): convs normal std 0.01, bias 0; classifier bias
+    # -log((1 - PRIOR_PROB) / PRIOR_PROB).
+    bbox_head=dict(type='crosscl_mm.Detectron2RetinaHead', norm_cfg=None, reg_decoded_bbox=False,
+                   loss_normalizer=100.0, loss_normalizer_momentum=0.9,
+                   init_cfg=dict(type='Normal', layer='Conv2d', std=0.01,
+                                 override=dict(type='Normal', name='retina_cls', std=0.01,
+                                               bias_prob=0.01))))
 
 # INPUT.MIN_SIZE_TRAIN (640, ..., 800), "choice", MAX_SIZE_TRAIN 1333;
 # MIN_SIZE_TEST 800, MAX_SIZE_TEST 1333 (coco_detection.py's test).
