@@ -162,3 +162,36 @@ def test_detco_protocol_trains_and_evaluates(config, shapes_data, released, tmp_
 def test_other_detco_leaves_train_and_evaluate(config, shapes_data, released, tmp_path,
                                                one_thread):
     check_run(config, shapes_data, released, tmp_path)
+
+
+def test_protocol_files_name_the_leaves_and_published_rows():
+    """configs/benchmarks/protocols/detco_*.yml: one per protocol, each naming
+    its DetCo and MoCo v2 leaves (which exist and start from that method's
+    converted file) and the two published rows with COCO result keys only."""
+    import yaml
+    from conftest import REPO
+    files = sorted(glob.glob(osp.join(REPO, 'configs', 'benchmarks', 'protocols', 'detco_*.yml')))
+    assert len(files) == 9
+    named = set()
+    for path in files:
+        with open(path) as f:
+            proto = yaml.safe_load(f)
+        assert proto['name'] == osp.splitext(osp.basename(path))[0]
+        assert proto['dataset'] == 'coco' and proto['depth'] == 50 and proto['trials'] == 1
+        segm = proto['metrics'] == ['bbox', 'segm']
+        assert segm != ('retinanet' in proto['name'])
+        assert set(proto['leaves']) == {'detco', 'mocov2'}
+        for method, leaf in proto['leaves'].items():
+            assert leaf['convert'] == {'to': 'mmdet'}
+            config = osp.relpath(leaf['config'], CONFIGS)
+            assert config in LEAVES and f'_{method}_' in config
+            assert open(osp.join(REPO, leaf['config'])).read().count(f"'{method}_mmdet.pth'") == 1
+            named.add(config)
+        keys = {'bbox_AP', 'bbox_AP50', 'bbox_AP75'} | (
+            {'segm_AP', 'segm_AP50', 'segm_AP75'} if segm else set())
+        assert [row['method'] for row in proto['published']] == ['detco', 'mocov2']
+        for row in proto['published']:
+            assert set(row) - {'method', 'source'} == keys
+            assert 'DetCo paper' in row['source'] and all(
+                0 < row[k] < 100 for k in keys)
+    assert named == set(LEAVES)
