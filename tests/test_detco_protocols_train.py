@@ -1,13 +1,13 @@
 """DetCo's COCO protocols train and evaluate on the CPU: each leaf config,
 as written, in one process (SyncBN as BN) on the generated shapes data at
 96x64, 2 iterations, 4 RoIs and detections (every score kept), from a
-converted checkpoint built in the released layout of its method (DetCo: a torchvision ResNet-50 `state_dict`, no prefix;
-MoCo v2: `module.encoder_q.` with its MLP head and queue), with Precise BN
+converted checkpoint built in the released layout of its method (DetCo: a
+torchvision ResNet-50 `state_dict`, no prefix; MoCo v2: `module.encoder_q.`
+with its MLP head and queue), with Precise BN
 before the evaluation and the real CocoMetric. Only data, size, length and
 the norm's sync change; the protocol is the config's.
 
 One leaf per detector runs by default; the other 15 are slow."""
-import copy
 import glob
 import os.path as osp
 from collections import OrderedDict

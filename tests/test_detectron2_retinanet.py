@@ -95,7 +95,8 @@ def test_head_divides_by_detectron2s_moving_normaliser(registry):
     stock = mmdet_models.build(dict(copy.deepcopy(cfg), type='RetinaHead'))
     stock.load_state_dict(head.state_dict())
     size = 128
-    metas = [dict(img_shape=(size, size), pad_shape=(size, size), batch_input_shape=(size, size))] * 2
+    metas = [dict(img_shape=(size, size), pad_shape=(size, size),
+                  batch_input_shape=(size, size))] * 2
     gts = [InstanceData(bboxes=torch.tensor([[10., 12., 60., 70.], [70., 20., 120., 50.]]),
                         labels=torch.tensor([0, 2])),
            InstanceData(bboxes=torch.tensor([[30., 30., 100., 110.]]), labels=torch.tensor([1]))]
