@@ -49,7 +49,7 @@ TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, locations=['cross
 FUNCTIONS = Registry('function', parent=MMENGINE_FUNCTIONS, locations=['crosscl_mm.datasets'])
 MODELS = Registry('model', parent=MMENGINE_MODELS,
                   locations=['crosscl_mm.models', 'crosscl_mm.models.roi_heads',
-                             'crosscl_mm.models.dense_heads'])
+                             'crosscl_mm.models.dense_heads', 'crosscl_mm.models.retinanet'])
 MODEL_WRAPPERS = Registry('model_wrapper', parent=MMENGINE_MODEL_WRAPPERS,
                           locations=['crosscl_mm.models'])
 WEIGHT_INITIALIZERS = Registry('weight initializer', parent=MMENGINE_WEIGHT_INITIALIZERS,

@@ -160,7 +160,12 @@ INCONSISTENT = {
                                        'roi_head.bbox_head'),
     'depth of another ResNet': (FPN_LEAF, {'with_fpn': True}, {'depth': 101}, 'depth',
                                 'model.backbone.depth 50'),
-    'segm without a mask head': (VOC_LEAF, {'c4': True}, {}, 'metrics', 'no mask head'),
+    'segm without a mask head': (VOC_LEAF, {}, {}, 'metrics', 'no mask head'),
+    'res5 read from backbone keys, file in the C4 layout': (
+        VOC_LEAF, {'c4': True}, {}, 'leaves.crosscl-fpn.convert.c4', "prefixes ['backbone.']"),
+    'res5 read from the C4 layout, plain file': (
+        'configs/benchmarks/mmdetection/mask-rcnn_r50-c4_syncbn_soco-c4_soco-ms-90k_coco.py', {},
+        {}, 'leaves.crosscl-fpn.convert.c4', "prefixes ['roi_head.shared_head.']"),
     'data root not the config\'s': (FPN_LEAF, {'with_fpn': True}, {'data_root': 'data/c/'},
                                     'data_root', "data_root 'data/coco/'"),
     'leaf config missing': ('configs/nope.py', {}, {}, 'leaves.crosscl-fpn.config',

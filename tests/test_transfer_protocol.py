@@ -47,6 +47,17 @@ D2_DEFAULTS = {
     'SOLVER.BIAS_LR_FACTOR': 1.0,
     'SOLVER.CHECKPOINT_PERIOD': 5000,
 }
+# Per release, for a YAML whose first line names it ('# detectron2 v0.3'): the
+# defaults of detectron2/config/defaults.py at that tag where they differ from
+# 02b5c4e's for a key a table reads (v0.3: WEIGHT_DECAY_BIAS bound to 1e-4;
+# RetinaNet's keys, which no 02b5c4e-pinned table needs).
+D2_DEFAULTS_BY_VERSION = {
+    'v0.3': dict(D2_DEFAULTS, **{
+        'SOLVER.WEIGHT_DECAY_BIAS': 1e-4,
+        'MODEL.RETINANET.BBOX_REG_WEIGHTS': (1.0, 1.0, 1.0, 1.0),
+        'MODEL.ANCHOR_GENERATOR.OFFSET': 0.0,
+    }),
+}
 D2_KEY = re.compile(r'^[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)+$')
 MMDET_KEY = re.compile(r'^[a-z_][a-z0-9_]*(\[\d+\]|\.[a-z_][a-z0-9_]*)*$')
 
@@ -140,13 +151,21 @@ def load_detectron2(name):
     return merge(load_detectron2(base), cfg) if base else cfg
 
 
-def d2_value(cfg, key):
+def d2_defaults(name):
+    """The detectron2 defaults a YAML of configs/benchmarks/detectron2 runs
+    under: its release's when its first line names one, else D2_DEFAULTS."""
+    with open(osp.join(D2_CONFIGS, name)) as f:
+        match = re.match(r'# detectron2 (v[0-9.]+)', f.readline())
+    return D2_DEFAULTS_BY_VERSION[match.group(1)] if match else D2_DEFAULTS
+
+
+def d2_value(cfg, key, defaults=D2_DEFAULTS):
     node = cfg
     for part in key.split('.'):
         if not isinstance(node, dict) or part not in node:
-            if key not in D2_DEFAULTS:
+            if key not in defaults:
                 raise KeyError(f'{key}: neither set nor in D2_DEFAULTS')
-            return D2_DEFAULTS[key]
+            return defaults[key]
         node = node[part]
     return node
 
@@ -196,7 +215,7 @@ def test_detectron2_yamls_hold_the_reference_values(index):
             if code(key) is None or not D2_KEY.match(code(key)) or code(value) is None:
                 continue
             expected = ast.literal_eval(code(value))
-            actual = d2_value(cfg, code(key))
+            actual = d2_value(cfg, code(key), d2_defaults(name))
             if not same_value(actual, expected):
                 wrong.append(f'{name}: {code(key)} = {actual!r}, the table says {expected!r}')
     assert wrong == []
@@ -263,16 +282,18 @@ def protocol_mask_rcnn():
 
 
 def test_optimizer_decays_no_norm_layer_as_detectron2(protocol_mask_rcnn):
-    """detectron2's get_default_optimizer_params: weight_decay_norm (0) for
-    the parameters of norm modules, WEIGHT_DECAY for all others, biases
-    included (WEIGHT_DECAY_BIAS None); lr and momentum everywhere the same."""
+    """detectron2 v0.3's get_default_optimizer_params: weight_decay_norm (0)
+    for the parameters of norm modules, WEIGHT_DECAY_BIAS (1e-4, bound when
+    defaults.py loads) for the other biases, WEIGHT_DECAY (2.5e-5) for the
+    rest; lr and momentum everywhere the same."""
     model, optim = protocol_mask_rcnn
     norm_types = (torch.nn.BatchNorm2d, torch.nn.SyncBatchNorm, torch.nn.GroupNorm,
                   torch.nn.LayerNorm)
     expected = {}
     for module in model.modules():
-        for p in module.parameters(recurse=False):
-            expected[id(p)] = 0.0 if isinstance(module, norm_types) else 2.5e-5
+        for name, p in module.named_parameters(recurse=False):
+            expected[id(p)] = 0.0 if isinstance(module, norm_types) else \
+                1e-4 if name == 'bias' else 2.5e-5
     groups = {id(p): g for g in optim.optimizer.param_groups for p in g['params']}
     assert groups.keys() == expected.keys()
     assert sum(1 for v in expected.values() if v == 0.0) == 2 * 69  # 69 SyncBN layers
@@ -348,3 +369,19 @@ def test_soco_protocols_decay_as_detectron2_v0_3(name):
     assert {groups[k]['weight_decay'] for k in groups} == {0.0, 1e-4, 2.5e-5}
     for pid, wd in expected.items():
         assert groups[pid]['weight_decay'] == wd and groups[pid]['lr'] == 0.02
+
+
+def test_a_changed_detco_value_fails_the_pinning():
+    """The DetCo tables catch drift too: a RetinaNet config whose P6/P7 take
+    the neck's norm (mmdet's FPN) and whose C4 twin trains at max size 1333
+    is reported on exactly those rows."""
+    from mmengine.config import Config
+    import crosscl_mm  # noqa: F401
+    name = '_base_/retinanet_r50-fpn-p6p7_syncbn_detco-ms-90k_coco.py'
+    cfg = Config.fromfile(osp.join(MMDET_CONFIGS, name))
+    cfg.model.neck.type = 'FPN'
+    cfg.model.bbox_head.loss_normalizer_momentum = 0.0
+    rows = [r for configs, _, rows in TABLES if name in configs for r in rows]
+    wrong = [r[3] for r in rows if code(r[3]) and MMDET_KEY.match(code(r[3]))
+             and not same_value(lookup(cfg, code(r[3])), ast.literal_eval(code(r[4])))]
+    assert wrong == ['`model.neck.type`', '`model.bbox_head.loss_normalizer_momentum`']

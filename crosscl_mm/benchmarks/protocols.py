@@ -348,13 +348,24 @@ def check_leaf(protocol: Protocol, leaf: Leaf):
         _fail(path, f'{where}.config', f'{leaf.config}: the Pretrained init of '
                                        f'{", ".join(others)} is not `pretrained`')
     kwargs = leaf.convert_kwargs()
-    for flag, module in (('with_fpn', 'neck'), ('c4', 'roi_head.shared_head'),
-                         ('with_box_head', 'roi_head.bbox_head')):
+    for flag, module in (('with_fpn', 'neck'), ('with_box_head', 'roi_head.bbox_head')):
         if kwargs[flag] != (module in inits):
             _fail(path, f'{where}.convert.{flag}',
                   f'{str(kwargs[flag]).lower()}, but {leaf.config} '
                   f'{"does not load" if kwargs[flag] else "loads"} model.{module} from the '
                   f'checkpoint')
+    # A C4 leaf's res5 head reads layer4 either from the backbone's keys
+    # (prefix 'backbone.', a plain conversion) or from the C4 layout's
+    # 'roi_head.shared_head.' keys (c4: true); the file must hold the keys the
+    # leaf reads, or mmdet leaves the head at its random init.
+    res5_prefixes = {i.get('prefix') for i in inits.get('roi_head.shared_head', ())}
+    if kwargs['c4'] != ('roi_head.shared_head.' in res5_prefixes):
+        reads = (f'reads model.roi_head.shared_head from the prefixes {sorted(res5_prefixes)}'
+                 if res5_prefixes else 'does not load model.roi_head.shared_head')
+        _fail(path, f'{where}.convert.c4',
+              f'{str(kwargs["c4"]).lower()}, but {leaf.config} {reads}; the C4 layout '
+              f'(c4: true) writes layer4 as roi_head.shared_head.*, a plain conversion as '
+              f'backbone.layer4.*')
     depth = (model.get('backbone') or {}).get('depth')
     if depth != protocol.depth:
         _fail(path, 'depth', f'{protocol.depth}, but {leaf.config} has model.backbone.depth '

@@ -103,11 +103,15 @@ param_scheduler = [
          gamma=0.1),
 ]
 # SOLVER.BASE_LR 0.02, MOMENTUM 0.9, WEIGHT_DECAY 1e-4 (detectron2's default;
-# the VOC config does not change it), WEIGHT_DECAY_NORM 0.
+# the VOC config does not change it), WEIGHT_DECAY_NORM 0, WEIGHT_DECAY_BIAS
+# 1e-4 (defaults.py), as detectron2 v0.3's build_optimizer applies them (MoCo's,
+# DetCo's and CrossCL's VOC runs: v0.3; CoinCheung/DenseCL's R101 runs:
+# detectron2 3e71a27, v0.3 + 126 commits, the same rule).
 optim_wrapper = dict(
     type='OptimWrapper',
+    constructor='crosscl_mm.Detectron2OptimWrapperConstructor',
     optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=1e-4),
-    paramwise_cfg=dict(norm_decay_mult=0.0))
+    paramwise_cfg=dict(detectron2_version='v0.3', weight_decay_norm=0.0))
 # TEST.PRECISE_BN.ENABLED True, NUM_ITER 200.
 custom_hooks = [dict(type='crosscl_mm.DetPreciseBNHook', num_iters=200)]
 # SOLVER.CHECKPOINT_PERIOD 5000.

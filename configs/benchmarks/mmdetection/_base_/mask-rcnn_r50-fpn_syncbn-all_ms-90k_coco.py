@@ -79,11 +79,15 @@ param_scheduler = [
          gamma=0.1),
 ]
 # SOLVER.BASE_LR 0.02, MOMENTUM 0.9, WEIGHT_DECAY 2.5e-5 (the reference's, after
-# SoCo), WEIGHT_DECAY_NORM 0 (no decay on norm layers' weights and biases).
+# SoCo), WEIGHT_DECAY_NORM 0 (no decay on norm layers' weights and biases), and
+# WEIGHT_DECAY_BIAS, which the YAMLs do not set: detectron2 v0.3 (SoCo's
+# Dockerfile installs hologerry's fork of it) binds it to 1e-4 when its defaults
+# load and gives it to every bias outside norm layers.
 optim_wrapper = dict(
     type='OptimWrapper',
+    constructor='crosscl_mm.Detectron2OptimWrapperConstructor',
     optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=2.5e-5),
-    paramwise_cfg=dict(norm_decay_mult=0.0))
+    paramwise_cfg=dict(detectron2_version='v0.3', weight_decay_norm=0.0))
 # TEST.PRECISE_BN.ENABLED True, NUM_ITER 200: BN statistics re-estimated on
 # 200 training batches before the evaluation (and the last checkpoint).
 custom_hooks = [dict(type='crosscl_mm.DetPreciseBNHook', num_iters=200)]
