@@ -385,3 +385,46 @@ def test_a_changed_detco_value_fails_the_pinning():
     wrong = [r[3] for r in rows if code(r[3]) and MMDET_KEY.match(code(r[3]))
              and not same_value(lookup(cfg, code(r[3])), ast.literal_eval(code(r[4])))]
     assert wrong == ['`model.neck.type`', '`model.bbox_head.loss_normalizer_momentum`']
+
+
+# Every base whose source is detectron2's WarmupMultiStepLR ("linear", factor
+# 0.001): its warmup length and steps.
+DETECTRON2_SCHEDULES = {
+    '_base_/mask-rcnn_r50-fpn_syncbn-all_ms-90k_coco.py': (1000, [60000, 80000]),
+    '_base_/mask-rcnn_r50-fpn_syncbn-all_ms-180k_coco.py': (1000, [120000, 160000]),
+    '_base_/faster-rcnn_r50-c4_syncbn-extra-norm_ms-24k_voc0712.py': (100, [18000, 22000]),
+    '_base_/faster-rcnn_r101-c4_syncbn-extra-norm_ms-24k_voc0712.py': (100, [18000, 22000]),
+    '_base_/mask-rcnn_r50-c4_syncbn-extra-norm_soco-ms-90k_coco.py': (1000, [60000, 80000]),
+    '_base_/mask-rcnn_r50-fpn-4conv1fc_syncbn-all_soco-ms-90k_lvis-v1.py': (1000, [60000, 80000]),
+    '_base_/mask-rcnn_r50-c4_syncbn-extra-norm_detco-ms-12k_coco.py': (1000, [9000, 11000]),
+    '_base_/mask-rcnn_r50-fpn_syncbn_detco-ms-90k_coco.py': (1000, [60000, 80000]),
+    '_base_/retinanet_r50-fpn-p6p7_syncbn_detco-ms-180k_coco.py': (1000, [120000, 160000]),
+}
+
+
+@pytest.mark.parametrize('name', sorted(DETECTRON2_SCHEDULES))
+def test_warmup_and_steps_are_detectron2_warmup_multistep(name):
+    """The lr of every iteration through the warmup and past the first step,
+    from mmengine's schedulers built from the config, against detectron2's
+    WarmupMultiStepLR: lr * (f + (1 - f) * i / W for i < W, else 1) * 0.1 **
+    (steps passed). (mmengine's LinearLR with end=W is 0.1% off at i = W - 1.)"""
+    from mmengine.config import Config
+    from mmengine.optim.scheduler import LinearLR, MultiStepLR
+    warmup_iters, milestones = DETECTRON2_SCHEDULES[name]
+    cfg = Config.fromfile(osp.join(MMDET_CONFIGS, name))
+    warm, steps = dict(cfg.param_scheduler[0]), dict(cfg.param_scheduler[1])
+    assert (warm.pop('type'), steps.pop('type')) == ('LinearLR', 'MultiStepLR')
+    assert steps['milestones'] == milestones
+    first_step = warmup_iters + 20  # moved close, to see the step as well
+    steps['milestones'] = [first_step]
+    lr = cfg.optim_wrapper.optimizer.lr
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=lr)
+    schedulers = [LinearLR(opt, **warm), MultiStepLR(opt, **steps)]
+    for it in range(first_step + 5):
+        factor = 1.0 if it >= warmup_iters else 0.001 + (1 - 0.001) * it / warmup_iters
+        want = lr * factor * (0.1 if it >= first_step else 1.0)
+        assert opt.param_groups[0]['lr'] == pytest.approx(want, rel=1e-9), it
+        opt.step()
+        for s in schedulers:
+            s.step()

@@ -98,7 +98,9 @@ train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters,
                  val_interval=max_iters)
 # SOLVER.WARMUP_ITERS 100 (linear from WARMUP_FACTOR 0.001); STEPS (18000, 22000).
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=100),
+    # LinearLR reaches its end factor at `end - 1`: end=100+1 gives detectron2's
+    # factor f + (1 - f) * i / 100 at every iteration i.
+    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=101),
     dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters, milestones=[18000, 22000],
          gamma=0.1),
 ]

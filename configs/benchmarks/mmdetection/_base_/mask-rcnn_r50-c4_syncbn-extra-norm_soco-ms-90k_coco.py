@@ -85,7 +85,9 @@ train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters,
 # SOLVER.WARMUP_METHOD "linear", WARMUP_FACTOR 0.001, WARMUP_ITERS 1000 (defaults);
 # STEPS (60000, 80000), GAMMA 0.1.
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=1000),
+    # LinearLR reaches its end factor at `end - 1`: end=1000+1 gives detectron2's
+    # factor f + (1 - f) * i / 1000 at every iteration i.
+    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=1001),
     dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters, milestones=[60000, 80000],
          gamma=0.1),
 ]

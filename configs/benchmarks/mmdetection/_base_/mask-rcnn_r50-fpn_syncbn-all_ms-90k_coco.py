@@ -65,7 +65,12 @@ train_pipeline = [
 # Images without boxes are dropped (FILTER_EMPTY_ANNOTATIONS), none for its size.
 train_dataloader = dict(
     batch_size=2, sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(filter_cfg=dict(filter_empty_gt=True, min_size=0), pipeline=train_pipeline))
+    dataset=dict(type='crosscl_mm.StrictCocoDataset',
+                 filter_cfg=dict(filter_empty_gt=True, min_size=0), pipeline=train_pipeline))
+# crosscl_mm.StrictCocoDataset: mmdet's CocoDataset that stops on a malformed
+# annotation file, naming the file, the field and the index.
+val_dataloader = dict(dataset=dict(type='crosscl_mm.StrictCocoDataset'))
+test_dataloader = dict(dataset=dict(type='crosscl_mm.StrictCocoDataset'))
 
 # SOLVER.MAX_ITER 90000; TEST.EVAL_PERIOD 0: one evaluation, at the end.
 max_iters = 90000
@@ -74,7 +79,9 @@ train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters,
 # SOLVER.WARMUP_METHOD "linear", WARMUP_FACTOR 0.001, WARMUP_ITERS 1000;
 # STEPS (60000, 80000), GAMMA 0.1.
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=1000),
+    # LinearLR reaches its end factor at `end - 1`: end=1000+1 gives detectron2's
+    # factor f + (1 - f) * i / 1000 at every iteration i.
+    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=1001),
     dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters, milestones=[60000, 80000],
          gamma=0.1),
 ]

@@ -46,4 +46,9 @@ train_pipeline = [
 # without boxes dropped (FILTER_EMPTY_ANNOTATIONS), none for its size.
 train_dataloader = dict(
     batch_size=2, sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(filter_cfg=dict(filter_empty_gt=True, min_size=0), pipeline=train_pipeline))
+    dataset=dict(type='crosscl_mm.StrictCocoDataset',
+                 filter_cfg=dict(filter_empty_gt=True, min_size=0), pipeline=train_pipeline))
+# crosscl_mm.StrictCocoDataset: mmdet's CocoDataset that stops on a malformed
+# annotation file, naming the file, the field and the index.
+val_dataloader = dict(dataset=dict(type='crosscl_mm.StrictCocoDataset'))
+test_dataloader = dict(dataset=dict(type='crosscl_mm.StrictCocoDataset'))
