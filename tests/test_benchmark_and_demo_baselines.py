@@ -60,6 +60,7 @@ def test_benchmark_runs_package_baselines():
     assert low <= median <= high
 
 
+@pytest.mark.slow  # builds and trains a ResNet-50 in a process of its own: over a minute
 def test_benchmark_cpu_memory_is_measured_in_a_process_of_its_own():
     """RSS cannot be split between algorithms sharing a process: each one's
     peak is taken in a process that builds it alone (ResNet-50: > 100 MB of

@@ -318,6 +318,9 @@ def test_junk_and_malicious_inputs_are_refused(tmp_path):
     assert not out.exists()
 
 
+# Minutes on 2 cores; every protocol's training test (test_benchmark_configs_train,
+# test_*_protocols*) converts, fine-tunes and evaluates the same way in the default suite.
+@pytest.mark.slow
 def test_mask_rcnn_finetunes_and_evaluates_on_generated_data(crosscl_checkpoint, tmp_path):
     """Convert, then fine-tune mmdet's Mask R-CNN R50-FPN from it on the
     generated shapes-on-photos COCO data, and evaluate with pycocotools."""
