@@ -8,14 +8,17 @@ import torch
 import torch.nn.functional as F
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture
 def registry():
+    """mmdet's model registry under the mmdet scope, whatever scope an earlier
+    test left current (ours are built as 'crosscl_mm.X', as configs name them)."""
+    from mmengine.registry import DefaultScope
     from mmdet.utils import register_all_modules
     register_all_modules(init_default_scope=False)
     from mmdet.registry import MODELS
     import crosscl_mm.models.retinanet  # noqa: F401  (registers ours)
-    from crosscl_mm.registry import MODELS as OURS
-    return MODELS, OURS
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        yield MODELS
 
 
 def conv_bn(module, x):
@@ -28,11 +31,12 @@ def conv_bn(module, x):
 
 
 def test_fpn_p6_p7_from_c5_without_norm(registry):
-    _, ours = registry
+    models = registry
     torch.manual_seed(0)
-    neck = ours.build(dict(type='Detectron2RetinaFPN', in_channels=[8, 16, 32, 64], out_channels=8,
-                           start_level=1, add_extra_convs='on_input', relu_before_extra_convs=True,
-                           num_outs=5, norm_cfg=dict(type='BN', requires_grad=True)))
+    neck = models.build(dict(type='crosscl_mm.Detectron2RetinaFPN', in_channels=[8, 16, 32, 64],
+                             out_channels=8, start_level=1, add_extra_convs='on_input',
+                             relu_before_extra_convs=True, num_outs=5,
+                             norm_cfg=dict(type='BN', requires_grad=True)))
     neck.init_weights()
     for m in neck.modules():  # non-trivial running statistics for the norms
         if isinstance(m, torch.nn.BatchNorm2d):
@@ -75,7 +79,7 @@ def test_head_divides_by_detectron2s_moving_normaliser(registry):
     max(num_pos, 1) from 100 (detectron2 v0.3 RetinaNet.losses); the sums are
     mmdet's RetinaHead losses times its own divisor, the batch's positives,
     counted here from the IoUs (>= 0.5, or the best anchor of a box)."""
-    mmdet_models, ours = registry
+    mmdet_models = registry
     from mmengine.structures import InstanceData
     cfg = dict(num_classes=3, in_channels=8, feat_channels=8, stacked_convs=2,
                anchor_generator=dict(type='AnchorGenerator', octave_base_scale=4,
@@ -91,7 +95,7 @@ def test_head_divides_by_detectron2s_moving_normaliser(registry):
                               sampler=dict(type='PseudoSampler'), allowed_border=-1,
                               pos_weight=-1, debug=False))
     torch.manual_seed(0)
-    head = ours.build(dict(cfg, type='Detectron2RetinaHead'))
+    head = mmdet_models.build(dict(cfg, type='crosscl_mm.Detectron2RetinaHead'))
     stock = mmdet_models.build(dict(copy.deepcopy(cfg), type='RetinaHead'))
     stock.load_state_dict(head.state_dict())
     size = 128

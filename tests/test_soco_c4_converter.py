@@ -37,7 +37,10 @@ def soco_c4_state():
     torch.manual_seed(0)
     cfg = Config.fromfile(osp.join(REPO, 'configs', 'soco_r50c4_400e_in1k.py'))
     cfg.model.projector.hid_channels = cfg.model.predictor.hid_channels = 16
-    model = MODELS.build(cfg.model)
+    from mmengine.registry import DefaultScope
+    # Built in our scope whatever scope an earlier test left current.
+    with DefaultScope.overwrite_default_scope('crosscl_mm'):
+        model = MODELS.build(cfg.model)
     model.init_weights()
     with torch.no_grad():
         for name, t in model.state_dict().items():
