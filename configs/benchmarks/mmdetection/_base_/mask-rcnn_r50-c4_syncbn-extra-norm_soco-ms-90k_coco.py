@@ -16,7 +16,7 @@
 # from torchvision's ImageNet-supervised ResNet-50.
 _base_ = [
     'mmdet::_base_/models/mask-rcnn_r50-caffe-c4.py',
-    'mmdet::_base_/datasets/coco_instance.py',
+    './datasets/coco_instance_strict.py',
     'mmdet::_base_/schedules/schedule_1x.py',
     'mmdet::_base_/default_runtime.py',
 ]
@@ -64,15 +64,14 @@ test_pipeline = [
     dict(type='PackDetInputs',
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
 ]
-# DATASETS.TRAIN ("coco_2017_train",), TEST ("coco_2017_val",); StrictCocoDataset
+# DATASETS.TRAIN ("coco_2017_train",), TEST ("coco_2017_val",); StrictCocoDataset (the base)
 # stops on a malformed annotation file, naming the file, field and index.
 # SOLVER.IMS_PER_BATCH 16 = 8 GPUs x 2, an endless shuffled stream grouped by
 # aspect ratio; images without boxes dropped (FILTER_EMPTY_ANNOTATIONS), none for size.
 train_dataloader = dict(
     batch_size=2, sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(type='crosscl_mm.StrictCocoDataset',
-                 filter_cfg=dict(filter_empty_gt=True, min_size=0), pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(type='crosscl_mm.StrictCocoDataset', pipeline=test_pipeline))
+    dataset=dict(filter_cfg=dict(filter_empty_gt=True, min_size=0), pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 # COCOEvaluator: pycocotools bbox and segm AP.
 val_evaluator = dict(type='CocoMetric', metric=['bbox', 'segm'])

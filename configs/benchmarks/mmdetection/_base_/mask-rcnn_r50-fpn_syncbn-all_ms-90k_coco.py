@@ -11,7 +11,7 @@
 # ImageNet-supervised ResNet-50 (same RGB input and stride placement).
 _base_ = [
     'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
-    'mmdet::_base_/datasets/coco_instance.py',
+    './datasets/coco_instance_strict.py',
     'mmdet::_base_/schedules/schedule_1x.py',
     'mmdet::_base_/default_runtime.py',
 ]
@@ -65,12 +65,7 @@ train_pipeline = [
 # Images without boxes are dropped (FILTER_EMPTY_ANNOTATIONS), none for its size.
 train_dataloader = dict(
     batch_size=2, sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(type='crosscl_mm.StrictCocoDataset',
-                 filter_cfg=dict(filter_empty_gt=True, min_size=0), pipeline=train_pipeline))
-# crosscl_mm.StrictCocoDataset: mmdet's CocoDataset that stops on a malformed
-# annotation file, naming the file, the field and the index.
-val_dataloader = dict(dataset=dict(type='crosscl_mm.StrictCocoDataset'))
-test_dataloader = dict(dataset=dict(type='crosscl_mm.StrictCocoDataset'))
+    dataset=dict(filter_cfg=dict(filter_empty_gt=True, min_size=0), pipeline=train_pipeline))
 
 # SOLVER.MAX_ITER 90000; TEST.EVAL_PERIOD 0: one evaluation, at the end.
 max_iters = 90000

@@ -8,7 +8,7 @@
 # A leaf per method (../solov2_r50-fpn_syncbn_gn-head_densecl_90k_coco.py) points
 # the backbone's Pretrained init at its converted checkpoint.
 _base_ = [
-    'mmdet::_base_/datasets/coco_instance.py',
+    './datasets/coco_instance_strict.py',
     './schedule_adelaidet-densecl_90k.py',
 ]
 
@@ -78,12 +78,7 @@ train_pipeline = [
 ]
 train_dataloader = dict(
     batch_size=2, sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(type='crosscl_mm.StrictCocoDataset',
-                 filter_cfg=dict(filter_empty_gt=True, min_size=0), pipeline=train_pipeline))
-# crosscl_mm.StrictCocoDataset: mmdet's CocoDataset that stops on a malformed
-# annotation file, naming the file, the field and the index.
-val_dataloader = dict(dataset=dict(type='crosscl_mm.StrictCocoDataset'))
-test_dataloader = dict(dataset=dict(type='crosscl_mm.StrictCocoDataset'))
+    dataset=dict(filter_cfg=dict(filter_empty_gt=True, min_size=0), pipeline=train_pipeline))
 # The published number is mask AP (SOLOv2 predicts no boxes).
 val_evaluator = dict(metric='segm')
 test_evaluator = val_evaluator

@@ -5,7 +5,7 @@
 # SyncBN is in the backbone and the FPN only.
 _base_ = [
     'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
-    'mmdet::_base_/datasets/coco_instance.py',
+    '../datasets/coco_instance_strict.py',
     'runtime.py',
 ]
 
@@ -47,9 +47,4 @@ train_pipeline = [
 ]
 train_dataloader = dict(
     batch_size=2, sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(type='crosscl_mm.StrictCocoDataset',
-                 filter_cfg=dict(filter_empty_gt=True, min_size=0), pipeline=train_pipeline))
-# crosscl_mm.StrictCocoDataset: mmdet's CocoDataset that stops on a malformed
-# annotation file, naming the file, the field and the index.
-val_dataloader = dict(dataset=dict(type='crosscl_mm.StrictCocoDataset'))
-test_dataloader = dict(dataset=dict(type='crosscl_mm.StrictCocoDataset'))
+    dataset=dict(filter_cfg=dict(filter_empty_gt=True, min_size=0), pipeline=train_pipeline))

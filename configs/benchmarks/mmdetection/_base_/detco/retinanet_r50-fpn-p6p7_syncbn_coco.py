@@ -3,7 +3,7 @@
 # Base-RetinaNet.yaml and detectron2 v0.3's defaults; MoCo's): model and data.
 _base_ = [
     'mmdet::_base_/models/retinanet_r50_fpn.py',
-    'mmdet::_base_/datasets/coco_detection.py',
+    '../datasets/coco_detection_strict.py',
     'runtime.py',
 ]
 
@@ -47,11 +47,6 @@ train_pipeline = [
 ]
 train_dataloader = dict(
     batch_size=2, sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(type='crosscl_mm.StrictCocoDataset',
-                 filter_cfg=dict(filter_empty_gt=True, min_size=0), pipeline=train_pipeline))
-# crosscl_mm.StrictCocoDataset: mmdet's CocoDataset that stops on a malformed
-# annotation file, naming the file, the field and the index.
-val_dataloader = dict(dataset=dict(type='crosscl_mm.StrictCocoDataset'))
-test_dataloader = dict(dataset=dict(type='crosscl_mm.StrictCocoDataset'))
+    dataset=dict(filter_cfg=dict(filter_empty_gt=True, min_size=0), pipeline=train_pipeline))
 # SOLVER.BASE_LR 0.01 ("RetinaNet uses a different default learning rate").
 optim_wrapper = dict(optimizer=dict(lr=0.01))
