@@ -4,7 +4,7 @@
 # (its environment table), whose build_optimizer decays every bias, norm
 # biases included, by WEIGHT_DECAY_BIAS (1e-4); norm weights keep 0.
 #   python tools/model_converters/convert_pretrained.py regionclm_epoch_200.pth regionclm_mmdet.pth --to mmdet
-#   python tools/benchmarks/transfer.py regionclm_mmdet.pth --protocol detco_retinanet_r50-fpn_90k_coco
+#   python tools/benchmarks/transfer.py regionclm_epoch_200.pth --protocol detco_retinanet_r50-fpn_90k_coco
 _base_ = '_base_/retinanet_r50-fpn-p6p7_syncbn_detco-ms-90k_coco.py'
 
 pretrained = 'regionclm_mmdet.pth'
