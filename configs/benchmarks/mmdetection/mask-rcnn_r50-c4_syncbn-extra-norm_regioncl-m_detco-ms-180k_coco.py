@@ -4,11 +4,11 @@
 # (its environment table), whose build_optimizer decays every bias, norm
 # biases included, by WEIGHT_DECAY_BIAS (1e-4); norm weights keep 0.
 # The res5 RoI head starts from the pretrained layer4.
-#   python tools/model_converters/convert_pretrained.py regionclm_epoch_200.pth regionclm_mmdet.pth --to mmdet
+#   python tools/model_converters/convert_pretrained.py regionclm_epoch_200.pth regioncl-m_mmdet.pth --to mmdet
 #   python tools/benchmarks/transfer.py regionclm_epoch_200.pth --protocol detco_mask-rcnn_r50-c4_180k_coco
 _base_ = '_base_/mask-rcnn_r50-c4_syncbn-extra-norm_detco-ms-180k_coco.py'
 
-pretrained = 'regionclm_mmdet.pth'
+pretrained = 'regioncl-m_mmdet.pth'
 model = dict(
     backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
     roi_head=dict(shared_head=dict(
