@@ -3,11 +3,13 @@ as written, in one process (SyncBN as BN) on the generated shapes data at
 96x64, 2 iterations, 4 RoIs and detections (every score kept), from a
 converted checkpoint built in the released layout of its method (DetCo: a
 torchvision ResNet-50 `state_dict`, no prefix; MoCo v2: `module.encoder_q.`
-with its MLP head and queue), with Precise BN
+with its MLP head and queue; RegionCL-M: OpenSelfSup's `encoder_q.0.` =
+`backbone.`, MLP, key encoder and queue), with Precise BN
 before the evaluation and the real CocoMetric. Only data, size, length and
 the norm's sync change; the protocol is the config's.
 
-One leaf per detector runs by default; the other 15 are slow."""
+One leaf per detector, and RegionCL-M's RetinaNet 90k leaf (detectron2
+v0.5's decay), run by default; the other 20 are slow."""
 import glob
 import os.path as osp
 from collections import OrderedDict
@@ -47,6 +49,10 @@ def released(module_tmp_path):
                  'module.queue': torch.randn(128, 64), 'module.queue_ptr': torch.zeros(1)})
     layouts = {'detco': {'state_dict': tv},
                'mocov2': {'epoch': 200, 'arch': 'resnet50', 'state_dict': moco}}
+    # RegionCL-M's OpenSelfSup layout (encoder_q.0 = backbone, MLP, key encoder, queue)
+    from test_released_checkpoints import regioncl_official
+    backbone = OrderedDict((k, v) for k, v in tv.items() if not k.startswith('fc.'))
+    layouts['regioncl-m'] = regioncl_official(backbone, backbone)
     paths = {}
     for method, ckpt in layouts.items():
         paths[method] = str(module_tmp_path / f'{method}_mmdet.pth')
@@ -110,7 +116,7 @@ def tiny_cfg(config, shapes_data, ckpt, work_dir):
 def check_run(config, shapes_data, released, tmp_path):
     from mmengine.runner import Runner
     paths, tv = released
-    method = 'mocov2' if '_mocov2_' in config else 'detco'
+    method = next(m for m in ('mocov2', 'regioncl-m', 'detco') if f'_{m}_' in config)
     work_dir = str(tmp_path / 'work')
     cfg = tiny_cfg(config, shapes_data, paths[method], work_dir)
     runner = Runner.from_cfg(cfg)
@@ -125,7 +131,8 @@ def check_run(config, shapes_data, released, tmp_path):
     if kind(config) == 'c4':
         torch.testing.assert_close(model.roi_head.shared_head.layer4[2].conv3.weight,
                                    tv['layer4.2.conv3.weight'], rtol=0, atol=1e-3)
-    # detectron2 v0.3's decay: norms 0, other biases 1e-4, weights 1e-4.
+    # detectron2 v0.3's decay: norms 0, other biases 1e-4, weights 1e-4
+    # (v0.5, RegionCL-M's leaves: norm weights 0, every bias and weight 1e-4).
     decays = {g['weight_decay'] for g in runner.optim_wrapper.optimizer.param_groups}
     assert decays == {0.0, 1e-4}
     final = [r for r in read_scalars(work_dir) if 'coco/bbox_mAP' in r][-1]
@@ -142,10 +149,14 @@ def check_run(config, shapes_data, released, tmp_path):
 LEAVES = [f'{det}_{m}_detco-ms-{k}_coco.py'
           for det in ('mask-rcnn_r50-c4_syncbn-extra-norm', 'mask-rcnn_r50-fpn_syncbn',
                       'retinanet_r50-fpn-p6p7_syncbn')
-          for m in ('detco', 'mocov2') for k in ('12k', '90k', '180k')]
+          for m in ('detco', 'mocov2') for k in ('12k', '90k', '180k')] + [
+              f'{det}_regioncl-m_detco-ms-{k}_coco.py'
+              for det in ('mask-rcnn_r50-c4_syncbn-extra-norm', 'mask-rcnn_r50-fpn_syncbn',
+                          'retinanet_r50-fpn-p6p7_syncbn') for k in ('90k', '180k')]
 DEFAULT = ['mask-rcnn_r50-c4_syncbn-extra-norm_detco_detco-ms-12k_coco.py',
            'mask-rcnn_r50-fpn_syncbn_mocov2_detco-ms-90k_coco.py',
-           'retinanet_r50-fpn-p6p7_syncbn_detco_detco-ms-180k_coco.py']
+           'retinanet_r50-fpn-p6p7_syncbn_detco_detco-ms-180k_coco.py',
+           'retinanet_r50-fpn-p6p7_syncbn_regioncl-m_detco-ms-90k_coco.py']
 
 
 def test_every_leaf_is_listed():
@@ -181,7 +192,9 @@ def test_protocol_files_name_the_leaves_and_published_rows():
         assert proto['dataset'] == 'coco' and proto['depth'] == 50 and proto['trials'] == 1
         segm = proto['metrics'] == ['bbox', 'segm']
         assert segm != ('retinanet' in proto['name'])
-        assert set(proto['leaves']) == {'detco', 'mocov2'}
+        regioncl = '_12k_' not in proto['name']  # RegionCL-M ran the 1x and 2x ones
+        methods = ['detco', 'mocov2'] + (['regioncl-m'] if regioncl else [])
+        assert list(proto['leaves']) == methods
         for method, leaf in proto['leaves'].items():
             assert leaf['convert'] == {'to': 'mmdet'}
             config = osp.relpath(leaf['config'], CONFIGS)
@@ -190,8 +203,13 @@ def test_protocol_files_name_the_leaves_and_published_rows():
             named.add(config)
         keys = {'bbox_AP', 'bbox_AP50', 'bbox_AP75'} | (
             {'segm_AP', 'segm_AP50', 'segm_AP75'} if segm else set())
-        assert [row['method'] for row in proto['published']] == ['detco', 'mocov2']
+        assert [row['method'] for row in proto['published']] == methods
         for row in proto['published']:
+            if row['method'] == 'regioncl-m':  # RegionCL's README: AP only
+                assert set(row) - {'method', 'source'} == {k for k in keys if k.endswith('_AP')}
+                assert row['source'].startswith('Annbless/RegionCL README.md:')
+                assert '61bbcab' in row['source'] and 'detectron2 0.5' in row['source']
+                continue
             assert set(row) - {'method', 'source'} == keys
             assert 'DetCo paper' in row['source'] and all(
                 0 < row[k] < 100 for k in keys)
