@@ -176,3 +176,16 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def restore_default_scope():
+    """Each test starts and ends with the same mmengine default scope. A Runner
+    built in this process (the protocol tests train in-process) leaves its
+    DefaultScope behind, and mmengine answers the newest instance as the
+    current scope: later tests then built `CrossCL` in mmdet's registry."""
+    from mmengine.registry import DefaultScope
+    before = dict(DefaultScope._instance_dict)
+    yield
+    DefaultScope._instance_dict.clear()
+    DefaultScope._instance_dict.update(before)
